@@ -1,0 +1,60 @@
+"""The translator interface and the registry: the one place that lists every translator.
+
+A translator turns clean synthetic frames into one weather look learned from (or imitating)
+real BDD100K frames of that weather. Labels are reused unchanged, so a translator must keep
+image size and geometry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+# name -> "module:Class". Imported lazily so that choosing `none` never imports torchvision's VGG.
+_REGISTRY: dict[str, str] = {
+    "none": "translators.none:NoTranslator",
+    "cyclegan": "translators.cyclegan:CycleGAN",
+    "nst": "translators.nst:NeuralStyleTransfer",
+    "fda": "translators.fda:FourierDomainAdaptation",
+    "weatherfx": "translators.weatherfx:WeatherEffects",
+}
+
+
+class Translator(Protocol):
+    name: str
+    Config: type  # dataclass of this translator's params (`translators.<name>` in params.yaml)
+    # True only for the baseline: its "translation" of weather W is vKITTI2's own rendered
+    # variation W, so the translate stage feeds it those frames instead of `clone` frames.
+    uses_rendered_weather: bool
+
+    def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any) -> None:
+        """Learn from source (sim) and target (real, one weather) frames; save into `out`."""
+
+    def load(self, out: Path, device: torch.device) -> None:
+        """Load what `fit` saved in `out`, ready to translate on `device`."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """B×3×H×W float in [0, 1] -> same shape, same range."""
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get(name: str) -> Translator:
+    """A new translator instance chosen by name."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
+    module_name, class_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def config_class(name: str) -> type:
+    """The params dataclass of a translator, without building the translator."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
+    module_name, class_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name).Config
