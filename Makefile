@@ -1,0 +1,32 @@
+# `make demo` and `make test` are the two commands a newcomer needs. Both set up .venv once
+# (re-installing only when pyproject.toml changes) and are safe to run again.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# the graph's stages call `python`, `dvc` runs them: both must be the venv's
+RUN := PATH="$(BIN):$$PATH" YOLO_CONFIG_DIR="$(CURDIR)/.yolo"
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(RUN) dvc repro
+	@echo
+	@cat outputs/eval/report.md
+
+test: setup
+	$(RUN) pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf outputs .yolo

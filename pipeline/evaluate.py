@@ -1,0 +1,24 @@
+"""Stage `evaluate`: COCO-exact AP on BDD100K val, overall and per occlusion/weather/time bucket."""
+
+from __future__ import annotations
+
+from data import read_manifest
+from evaluation import evaluate, load_predictions, write_outputs
+from pipeline.common import EVAL, INGEST, PREDICT, run_stage
+from pipeline.params import load_params
+
+
+def main(argv: list[str]) -> None:
+    params = load_params()
+    bdd = read_manifest(INGEST / "bdd100k")
+    images = bdd.images[bdd.images["split"] == "val"]
+    gt = bdd.objects[bdd.objects["image_id"].isin(images["image_id"])]
+    predictions, report = load_predictions(PREDICT / "predictions.json",
+                                           known_images=set(images["image_id"]))
+    result = evaluate(images, gt, predictions, params.evaluation)
+    write_outputs(result, EVAL)
+    print(result.report)
+
+
+if __name__ == "__main__":
+    run_stage(main)

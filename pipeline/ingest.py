@@ -1,0 +1,99 @@
+"""Stage `ingest`: read KITTI, vKITTI2 and BDD100K into the unified manifest.
+
+With `data.source: sample` it first writes the built-in sample world (in the real layouts) under
+outputs/ingest/sample_world, then reads it with the same readers as the real downloads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from data import IngestResult, write_manifest
+from data.bdd100k import read_bdd100k
+from data.kitti import read_kitti_detection, read_kitti_tracking
+from data.sample import write_sample_world
+from data.vkitti2 import read_vkitti2
+from pipeline.common import INGEST, atomic_dir, run_stage
+from pipeline.params import Params, RealPaths, load_params
+
+
+def main(argv: list[str]) -> None:
+    params = load_params()
+    with atomic_dir(INGEST) as tmp:
+        if params.data.source == "sample":
+            world = write_sample_world(tmp / "sample_world", params.data.sample, params.seed)
+            roots = RealPaths(
+                kitti_root=str(world.kitti_root),
+                vkitti2_root=str(world.vkitti2_root),
+                bdd100k_images=str(world.bdd100k_images),
+                bdd100k_labels_train=str(world.bdd100k_labels_train),
+                bdd100k_labels_val=str(world.bdd100k_labels_val),
+            )
+        else:
+            roots = params.data.real
+        for name, result in read_all(params, roots).items():
+            if params.data.source == "sample":
+                result = _point_at_final_location(result, tmp)
+            write_manifest(result, tmp / name)
+            _print_summary(name, result)
+
+
+def read_all(params: Params, roots: RealPaths) -> dict[str, IngestResult]:
+    classes = params.classes
+    if roots.kitti_format == "tracking":
+        kitti = read_kitti_tracking(Path(roots.kitti_root), classes.kitti,
+                                    sequences=roots.kitti_tracking_sequences)
+    else:
+        kitti = read_kitti_detection(Path(roots.kitti_root), classes.kitti)
+    selection = params.data.vkitti2
+    vkitti2 = read_vkitti2(
+        Path(roots.vkitti2_root),
+        classes.vkitti2,
+        textgt_root=Path(roots.vkitti2_textgt_root) if roots.vkitti2_textgt_root else None,
+        scenes=selection.scenes,
+        variations=selection.variations,
+        cameras=selection.cameras,
+        stride=selection.stride,
+        occupancy_threshold=selection.occupancy_threshold,
+    )
+    bdd_splits = [
+        read_bdd100k(Path(labels), Path(roots.bdd100k_images), classes.bdd100k, split)
+        for split, labels in (("train", roots.bdd100k_labels_train),
+                              ("val", roots.bdd100k_labels_val))
+    ]
+    bdd = IngestResult(
+        images=pd.concat([r.images for r in bdd_splits], ignore_index=True),
+        objects=pd.concat([r.objects for r in bdd_splits], ignore_index=True),
+        report={"train": bdd_splits[0].report, "val": bdd_splits[1].report},
+    )
+    return {"kitti": kitti, "vkitti2": vkitti2, "bdd100k": bdd}
+
+
+def _point_at_final_location(result: IngestResult, tmp: Path) -> IngestResult:
+    """Paths were read under the temp dir; after the rename they live under outputs/ingest."""
+    images = result.images.copy()
+    prefix = str(tmp.resolve())
+    final = str(INGEST.resolve())
+    resolved = images["path"].map(lambda p: str(Path(p).resolve()))
+    images["path"] = resolved.str.replace(prefix, final, n=1, regex=False).map(_repo_relative)
+    return IngestResult(images=images, objects=result.objects, report=result.report)
+
+
+def _repo_relative(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def _print_summary(name: str, result: IngestResult) -> None:
+    objects = result.objects
+    kept = int((~objects["ignore"]).sum()) if len(objects) else 0
+    print(f"ingest {name}: {len(result.images)} images, {kept} boxes, "
+          f"{len(objects) - kept} ignore regions (report: {INGEST / name / 'report.json'})")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,25 @@
+"""Stage `predict`: the detector's scored boxes on BDD100K val, as Scalabel JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data import read_manifest
+from detection import predict, write_scalabel
+from pipeline.common import DETECTOR, INGEST, PREDICT, run_stage
+from pipeline.params import load_params
+
+
+def main(argv: list[str]) -> None:
+    params = load_params()
+    bdd = read_manifest(INGEST / "bdd100k").images
+    val = bdd[bdd["split"] == "val"].sort_values("image_id")
+    images = [(row.image_id, Path(row.path)) for row in val.itertuples()]
+    predictions = predict(DETECTOR / "model" / "best.pt", images, params.detector)
+    PREDICT.mkdir(parents=True, exist_ok=True)
+    write_scalabel(predictions, PREDICT / "predictions.json")
+    print(f"predict: {len(predictions)} boxes on {len(images)} BDD100K val frames")
+
+
+if __name__ == "__main__":
+    run_stage(main)

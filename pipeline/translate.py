@@ -1,0 +1,120 @@
+"""Stage `translate@<weather>`: give the sim frames the weather's look; labels are reused.
+
+Writes outputs/translate/<weather>/ with the translated frames (same names and sizes), a
+manifest (images + objects, the clone frames' boxes unchanged) and geometry.json: how well each
+translation keeps the source's edges (1 = same structure), since a translator that moves content
+would silently break the reused labels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import translators
+from data import IngestResult, read_manifest, write_manifest
+from pipeline.common import (
+    INGEST,
+    TRANSLATE,
+    TRANSLATORS,
+    atomic_dir,
+    resolve_device,
+    run_stage,
+    seed_everything,
+)
+from pipeline.params import WEATHERS, load_params
+from translators.geometry import edge_similarity
+from translators.io import translate_files
+
+GEOMETRY_FRAMES = 64  # frames checked per weather; evenly spaced, enough for a stable mean
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1 or argv[0] not in WEATHERS:
+        raise ValueError(f"usage: python -m pipeline.translate {{{','.join(WEATHERS)}}}")
+    weather = argv[0]
+    params = load_params()
+    device = resolve_device(params.translators.device)
+    vkitti2 = read_manifest(INGEST / "vkitti2")
+    translator = translators.get(params.translator)
+    clone = _frames(vkitti2, "clone")
+    seed_everything(params.seed)
+    with atomic_dir(TRANSLATE / weather) as tmp:
+        if translator.uses_rendered_weather:
+            # the baseline: vKITTI2's own rendered weather, same frames, same boxes
+            result = _frames(vkitti2, weather)
+            outputs = [Path(p) for p in result.images["path"]]
+            sources = [Path(p) for p in _match(clone, result)["path"]]
+        else:
+            translator.load(TRANSLATORS / weather, device)
+            sources = [Path(p) for p in clone.images["path"]]
+            names = [_relative_name(image_id) for image_id in clone.images["image_id"]]
+            outputs = translate_files(translator, sources, tmp / "images", names=names,
+                                      device=device)
+            final = [TRANSLATE / weather / "images" / name for name in names]
+            result = _renamed(clone, weather, [str(p) for p in final])
+        write_manifest(result, tmp / "manifest")
+        geometry = _geometry(sources, outputs)
+        (tmp / "geometry.json").write_text(json.dumps(
+            {"translator": params.translator, "weather": weather, **geometry}, indent=2) + "\n")
+    print(f"translate@{weather}: {len(result.images)} frames with {params.translator}; "
+          f"edge similarity to the source {geometry['edge_similarity_mean']:.3f}")
+
+
+def _frames(manifest: IngestResult, variation: str) -> IngestResult:
+    images = manifest.images[manifest.images["variation"] == variation].reset_index(drop=True)
+    if images.empty:
+        raise ValueError(f"no vKITTI2 `{variation}` frames in the manifest; add {variation} to "
+                         "data.vkitti2.variations")
+    objects = manifest.objects[manifest.objects["image_id"].isin(images["image_id"])]
+    return IngestResult(images=images, objects=objects.reset_index(drop=True), report={})
+
+
+def _match(clone: IngestResult, rendered: IngestResult):
+    """The clone frame of each rendered frame (same scene, camera and frame number)."""
+    keys = ["sequence", "camera", "frame"]
+    return rendered.images[keys].merge(clone.images[[*keys, "path"]], on=keys, how="left")
+
+
+def _relative_name(image_id: str) -> str:
+    # "Scene01/clone/Camera_0/00005" -> "Scene01/Camera_0/00005.jpg"
+    scene, _variation, camera, frame = image_id.split("/")
+    return f"{scene}/{camera}/{frame}.jpg"
+
+
+def _renamed(clone: IngestResult, weather: str, paths: list[str]) -> IngestResult:
+    new_id = {old: old.replace("/clone/", f"/{weather}/", 1) for old in clone.images["image_id"]}
+    images = clone.images.assign(path=paths, variation=weather,
+                                 image_id=clone.images["image_id"].map(new_id))
+    objects = clone.objects.assign(image_id=clone.objects["image_id"].map(new_id))
+    return IngestResult(images=images, objects=objects, report={"translated_from": "clone"})
+
+
+def _geometry(sources: list[Path], outputs: list[Path]) -> dict:
+    picks = np.linspace(0, len(sources) - 1, num=min(GEOMETRY_FRAMES, len(sources))).round()
+    scores = []
+    for i in sorted(set(picks.astype(int).tolist())):
+        source = _tensor(read_rgb(sources[i]))
+        output = _tensor(read_rgb(outputs[i]))
+        scores.append(float(edge_similarity(source, output)[0]))
+    return {"edge_similarity_mean": float(np.mean(scores)),
+            "edge_similarity_min": float(np.min(scores)), "frames_checked": len(scores)}
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    return image[:, :, ::-1].copy()
+
+
+def _tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255).unsqueeze(0)
+
+
+if __name__ == "__main__":
+    run_stage(main)

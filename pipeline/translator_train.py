@@ -1,0 +1,46 @@
+"""Stage `translator_train@<weather>`: fit the chosen translator for one weather.
+
+Source = vKITTI2 `clone` frames (clean synthetic); target = BDD100K train frames whose `weather`
+attribute matches (fog -> foggy, rain -> rainy, overcast -> overcast).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import translators
+from data import read_manifest
+from pipeline.common import INGEST, TRANSLATORS, atomic_dir, run_stage, seed_everything
+from pipeline.params import BDD_WEATHER, WEATHERS, load_params
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1 or argv[0] not in WEATHERS:
+        raise ValueError(f"usage: python -m pipeline.translator_train {{{','.join(WEATHERS)}}}")
+    weather = argv[0]
+    params = load_params()
+    source, target = training_frames(weather)
+    translator = translators.get(params.translator)
+    seed_everything(params.seed)
+    with atomic_dir(TRANSLATORS / weather) as tmp:
+        translator.fit(source, target, tmp, params.translator_config())
+    print(f"translator_train@{weather}: {params.translator} fitted on {len(source)} sim frames "
+          f"and {len(target)} BDD {BDD_WEATHER[weather]} frames")
+
+
+def training_frames(weather: str) -> tuple[list[Path], list[Path]]:
+    vkitti2 = read_manifest(INGEST / "vkitti2").images
+    bdd = read_manifest(INGEST / "bdd100k").images
+    source = vkitti2.loc[vkitti2["variation"] == "clone", "path"]
+    target = bdd.loc[(bdd["split"] == "train") & (bdd["weather"] == BDD_WEATHER[weather]), "path"]
+    if source.empty:
+        raise ValueError("no vKITTI2 `clone` frames in the manifest; add clone to "
+                         "data.vkitti2.variations")
+    if target.empty:
+        raise ValueError(f"no BDD100K train frames with weather={BDD_WEATHER[weather]!r} to learn "
+                         f"the {weather} look from")
+    return [Path(p) for p in source], [Path(p) for p in target]
+
+
+if __name__ == "__main__":
+    run_stage(main)
