@@ -27,7 +27,8 @@ class SkipLog:
         self.clipped = 0
         self.files_read = 0
 
-    def skip(self, reason: str, file: str | Path, line: int | None = None, detail: str = "") -> None:
+    def skip(self, reason: str, file: str | Path, line: int | None = None,
+             detail: str = "") -> None:
         entry = self.skipped.setdefault(reason, {"count": 0, "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < MAX_EXAMPLES:

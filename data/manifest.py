@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import pandas as pd
+from tqdm import tqdm
 
 from data.errors import BadInputError, SkipLog
 
@@ -35,6 +39,7 @@ OBJECT_DTYPES = {
     "occluded": "bool", "occlusion_level": "Int64", "truncated": "float64", "ignore": "bool",
     "track_id": "string",
 }
+T = TypeVar("T")
 MANIFEST_FILES = ("images.parquet", "objects.parquet", "report.json")
 
 
@@ -43,6 +48,12 @@ class IngestResult:
     images: pd.DataFrame  # IMAGE_COLUMNS
     objects: pd.DataFrame  # OBJECT_COLUMNS
     report: dict = field(default_factory=dict)
+
+
+def progress(items: Iterable[T], desc: str, unit: str = "img", total: int | None = None
+             ) -> Iterable[T]:
+    """A tqdm bar on terminals only (None = off when not a TTY: logs and captured output)."""
+    return tqdm(items, desc=desc, unit=unit, total=total, leave=False, disable=None)
 
 
 def typed_frame(columns: dict[str, list], dtypes: dict[str, str]) -> pd.DataFrame:
@@ -57,14 +68,8 @@ def apply_dtypes(frame: pd.DataFrame, dtypes: dict[str, str], source: str) -> pd
     return frame[list(dtypes)].astype(dtypes).reset_index(drop=True)
 
 
-def empty_result(dataset: str) -> IngestResult:
-    images = typed_frame({c: [] for c in IMAGE_COLUMNS}, IMAGE_DTYPES)
-    objects = typed_frame({c: [] for c in OBJECT_COLUMNS}, OBJECT_DTYPES)
-    return IngestResult(images, objects, {"dataset": dataset})
-
-
 class TableBuilder:
-    """Collects rows as plain column lists (one append per field) and builds typed tables once.
+    """Collects rows as plain tuples (one append per row) and builds typed tables once.
 
     `counts_as_occluded_vehicle` on each object feeds n_occluded_vehicles: the reader decides,
     because only it knows whether an ignore box is a crowd box (counts) or an ignored class /
@@ -72,8 +77,8 @@ class TableBuilder:
     """
 
     def __init__(self) -> None:
-        self.images: dict[str, list] = {c: [] for c in IMAGE_COLUMNS}
-        self.objects: dict[str, list] = {c: [] for c in OBJECT_COLUMNS}
+        self.image_rows: list[tuple] = []
+        self.object_rows: list[tuple] = []
         self.occluded_per_image: Counter[str] = Counter()
 
     def add_image(self, image_id: str, path: str, width: int, height: int, dataset: str,
@@ -81,36 +86,24 @@ class TableBuilder:
                   variation: str | None = None, camera: str | None = None,
                   weather: str | None = None, timeofday: str | None = None,
                   scene: str | None = None) -> None:
-        row = (image_id, path, width, height, dataset, split, sequence, frame, variation, camera,
-               weather, timeofday, scene, 0)
-        for name, value in zip(IMAGE_COLUMNS, row, strict=True):
-            self.images[name].append(value)
+        self.image_rows.append((image_id, path, width, height, dataset, split, sequence, frame,
+                                variation, camera, weather, timeofday, scene))
 
     def add_object(self, image_id: str, class_name: str | None, source_class: str,
                    box: tuple[float, float, float, float], occluded: bool,
                    occlusion_level: int | None, truncated: float, ignore: bool,
                    track_id: str | None, counts_as_occluded_vehicle: bool) -> None:
-        objects = self.objects
-        objects["image_id"].append(image_id)
-        objects["class_name"].append(class_name)
-        objects["source_class"].append(source_class)
-        objects["x1"].append(box[0])
-        objects["y1"].append(box[1])
-        objects["x2"].append(box[2])
-        objects["y2"].append(box[3])
-        objects["occluded"].append(occluded)
-        objects["occlusion_level"].append(occlusion_level)
-        objects["truncated"].append(truncated)
-        objects["ignore"].append(ignore)
-        objects["track_id"].append(track_id)
+        self.object_rows.append((image_id, class_name, source_class, *box, occluded,
+                                 occlusion_level, truncated, ignore, track_id))
         if counts_as_occluded_vehicle:
             self.occluded_per_image[image_id] += 1
 
     def build(self, log: SkipLog, dataset: str, **report_extra: object) -> IngestResult:
+        image_columns = _transpose(self.image_rows, IMAGE_COLUMNS[:-1])
         counts = self.occluded_per_image
-        self.images["n_occluded_vehicles"] = [counts.get(i, 0) for i in self.images["image_id"]]
-        images = typed_frame(self.images, IMAGE_DTYPES)
-        objects = typed_frame(self.objects, OBJECT_DTYPES)
+        image_columns["n_occluded_vehicles"] = [counts.get(i, 0) for i in image_columns["image_id"]]
+        images = typed_frame(image_columns, IMAGE_DTYPES)
+        objects = typed_frame(_transpose(self.object_rows, OBJECT_COLUMNS), OBJECT_DTYPES)
         extra = {
             "ignore_regions": int(objects["ignore"].sum()),
             "objects_per_class": {str(k): int(v) for k, v in
@@ -121,22 +114,33 @@ class TableBuilder:
         return IngestResult(images, objects, report)
 
 
+def _transpose(rows: list[tuple], columns: list[str]) -> dict[str, list]:
+    if not rows:
+        return {name: [] for name in columns}
+    return {name: list(values) for name, values in zip(columns, zip(*rows, strict=True),
+                                                       strict=True)}
+
+
 def check_box(x1: float, y1: float, x2: float, y2: float, width: int, height: int,
-              log: SkipLog, file: str | Path, line: int | None
+              log: SkipLog, file: str | Path, line: int | None, where: str = ""
               ) -> tuple[float, float, float, float] | None:
-    """Validate a box and clip it to the image; None (and a counted skip) when it is unusable."""
+    """Validate a box and clip it to the image; None (and a counted skip) when it is unusable.
+
+    `where` (e.g. the image name) prefixes the skip detail when `line` alone cannot locate it.
+    """
+    problem = None
     if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
-        log.skip("non_finite", file, line, f"box {x1} {y1} {x2} {y2}")
-        return None
-    if x2 < x1 or y2 < y1:
-        log.skip("inverted_box", file, line, f"x1={x1} y1={y1} x2={x2} y2={y2}")
-        return None
-    if x2 == x1 or y2 == y1:
-        log.skip("zero_area", file, line, f"x1={x1} y1={y1} x2={x2} y2={y2}")
-        return None
-    if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
-        log.skip("outside_image", file, line,
-                 f"box {x1} {y1} {x2} {y2} outside {width}x{height}")
+        problem = "non_finite"
+    elif x2 < x1 or y2 < y1:
+        problem = "inverted_box"
+    elif x2 == x1 or y2 == y1:
+        problem = "zero_area"
+    elif x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+        problem = "outside_image"
+    if problem is not None:
+        prefix = f"{where}: " if where else ""
+        log.skip(problem, file, line, f"{prefix}box x1={x1} y1={y1} x2={x2} y2={y2} in "
+                                      f"{width}x{height}")
         return None
     clipped = (max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height)))
     if clipped != (x1, y1, x2, y2):
@@ -145,7 +149,7 @@ def check_box(x1: float, y1: float, x2: float, y2: float, width: int, height: in
 
 
 class PathDisplay:
-    """Turns absolute file paths into manifest `path`s: repo-relative under the cwd, else absolute."""
+    """Manifest `path` of a file: repo-relative when under the cwd, else absolute."""
 
     def __init__(self) -> None:
         self.cwd = os.path.abspath(os.getcwd()) + os.sep
@@ -170,16 +174,17 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
 
 
 def write_manifest(result: IngestResult, out_dir: Path) -> None:
-    """Write images.parquet, objects.parquet and report.json; each file appears whole or not at all."""
+    """Write images.parquet, objects.parquet, report.json; each appears whole or not at all."""
     out_dir = Path(out_dir)
+    # Validate everything before writing anything, so a bad table never leaves a mixed manifest.
+    images = apply_dtypes(result.images, IMAGE_DTYPES, "images")
+    objects = apply_dtypes(result.objects, OBJECT_DTYPES, "objects")
+    text = json.dumps(result.report, indent=2, sort_keys=True, default=_json_default) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, frame, dtypes in (("images.parquet", result.images, IMAGE_DTYPES),
-                                ("objects.parquet", result.objects, OBJECT_DTYPES)):
-        frame = apply_dtypes(frame, dtypes, name)
+    for name, frame in (("images.parquet", images), ("objects.parquet", objects)):
         tmp = out_dir / f".{name}.tmp-{os.getpid()}"
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, out_dir / name)
-    text = json.dumps(result.report, indent=2, sort_keys=True, default=_json_default) + "\n"
     _atomic_write_bytes(out_dir / "report.json", text.encode("utf-8"))
 
 
@@ -212,27 +217,96 @@ class BadImageError(BadInputError):
 # End-of-file markers: a file cut short (interrupted copy or download) lacks them. Checking the
 # tail is the cheap part of a full decode that catches truncation.
 _END_MARKERS = {"PNG": b"IEND\xaeB`\x82", "JPEG": b"\xff\xd9"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (they carry the size); C4, C8 and CC are other segments.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
+    """Walk the JPEG segments up to the start-of-frame; None if the structure is broken."""
+    handle.seek(2)
+    while True:
+        byte = handle.read(1)
+        while byte == b"\xff":  # fill bytes before a marker
+            byte = handle.read(1)
+            if byte != b"\xff":
+                break
+        else:
+            return None
+        marker = byte[0] if byte else None
+        if marker is None:
+            return None
+        if marker in (0x01, *range(0xD0, 0xD9)):  # standalone markers
+            continue
+        length_bytes = handle.read(2)
+        if len(length_bytes) < 2:
+            return None
+        length = struct.unpack(">H", length_bytes)[0]
+        if marker in _JPEG_SOF:
+            frame = handle.read(5)
+            if len(frame) < 5:
+                return None
+            height, width = struct.unpack(">HH", frame[1:5])
+            return width, height
+        if length < 2:
+            return None
+        handle.seek(length - 2, os.SEEK_CUR)
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the image header, after checking the file is complete."""
-    from PIL import Image, UnidentifiedImageError
+    """(width, height) from the image header, after checking the file is complete.
 
+    PNG and JPEG headers are parsed directly (a KITTI-sized folder in well under a second);
+    other formats go through PIL.
+    """
     try:
         with open(path, "rb") as handle:
-            with Image.open(handle) as image:
-                width, height, kind = image.width, image.height, image.format
+            head = handle.read(32)
+            if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR":
+                kind, size = "PNG", struct.unpack(">II", head[16:24])
+            elif head.startswith(b"\xff\xd8"):
+                kind, size = "JPEG", _jpeg_size(handle)
+                if size is None:  # unusual segment layout: let PIL have a go
+                    size = _pil_size(handle)[1]
+            else:
+                kind, size = _pil_size(handle)
             handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 1024))
+            handle.seek(max(0, handle.tell() - 1024))
             tail = handle.read()
     except FileNotFoundError as err:
         raise BadImageError(f"{path}: image file missing") from err
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except OSError as err:
         raise BadImageError(f"{path}: unreadable image ({err})") from err
-    marker = _END_MARKERS.get(kind or "")
+    if size is None:
+        raise BadImageError(f"{path}: unreadable {kind} header")
+    marker = _END_MARKERS.get(kind)
     if marker is not None and marker not in tail:
         raise BadImageError(f"{path}: truncated {kind} (no end marker)")
+    width, height = size
     if width <= 0 or height <= 0:
         raise BadImageError(f"{path}: image has size {width}x{height}")
     return width, height
+
+
+def _pil_size(handle: BinaryIO) -> tuple[str, tuple[int, int] | None]:
+    from PIL import Image, UnidentifiedImageError
+
+    handle.seek(0)
+    try:
+        with Image.open(handle) as image:
+            return image.format or "unknown", image.size
+    except (UnidentifiedImageError, ValueError):
+        return "unknown format", None
+
+
+def select_images(result: IngestResult, image_ids: Iterable[str], note: str) -> IngestResult:
+    """The subset of a result with these images (and their objects), in the original order.
+
+    `note` says why (it is recorded in the report under "selection").
+    """
+    wanted = set(image_ids)
+    images = result.images[result.images["image_id"].isin(wanted)].reset_index(drop=True)
+    objects = result.objects[result.objects["image_id"].isin(wanted)].reset_index(drop=True)
+    report = {**result.report, "images_kept": len(images), "objects_kept": len(objects),
+              "selection": note}
+    return IngestResult(images, objects, report)
