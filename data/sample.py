@@ -25,7 +25,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -138,10 +138,12 @@ def vkitti2_camera(width: int) -> Camera:
     return Camera(w, h, 725.0087 * s, 620.5 * s, 187.0 * s, 1.58)
 
 
-def bdd_camera(width: int, rng: np.random.Generator) -> Camera:
-    """A dashcam: wider than KITTI's view, horizon near the middle, slightly varying pitch."""
+def bdd_camera(width: int, rng: np.random.Generator, tall: bool = False) -> Camera:
+    """A dashcam: horizon near the middle, slightly varying pitch; mounted in a car, or (tall)
+    in an SUV / van, which sees further over the traffic."""
     w, h = bdd_size(width)
-    return Camera(w, h, 0.82 * w, w / 2, h * rng.uniform(0.45, 0.52), rng.uniform(1.35, 1.75))
+    mount = rng.uniform(1.55, 1.95) if tall else rng.uniform(1.35, 1.75)
+    return Camera(w, h, 0.82 * w, w / 2, h * rng.uniform(0.45, 0.52), mount)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,12 +422,13 @@ def make_pedestrian(rng: np.random.Generator, x: float, z: float, sim: bool) -> 
 # Projection of things to image polygons
 # ---------------------------------------------------------------------------------------------
 
-Polygon = tuple[list[np.ndarray], str, str, float | None]
-"""(convex N x 2 pixel polygons that never overlap each other, role, face end|side|top|blob, the X of
-a side face's plane). One entry is one fill: a face, or all same-role details of a face."""
+Polygon = tuple[list[np.ndarray], str, str, float | None, bool]
+"""(convex N x 2 pixel polygons that never overlap each other, role, face end|side|top|blob,
+the X of a side face's plane, is a detail). One entry is one fill: a face, or all same-role
+details of a face. The non-detail entries are exactly the silhouette (details lie on faces,
+wheel discs inside the tyre blocks)."""
 
-DISC = np.stack([np.cos(np.linspace(0, 2 * np.pi, 10, endpoint=False)),
-                 np.sin(np.linspace(0, 2 * np.pi, 10, endpoint=False))], 1)
+DISC = [(math.cos(a), math.sin(a)) for a in np.linspace(0, 2 * np.pi, 10, endpoint=False)]
 
 
 def _ellipse(cu: float, cv: float, ru: float, rv: float, n: int = 12) -> np.ndarray:
@@ -436,76 +439,78 @@ def _ellipse(cu: float, cv: float, ru: float, rv: float, n: int = 12) -> np.ndar
 def thing_polygons(thing: Thing, cam: Camera, details: bool = True) -> list[Polygon]:
     """The thing's visible faces (and face details) as image polygons, in painting order.
 
-    All 3-D corners are collected first and projected in one call: this runs for every thing
-    of every frame. Without details the polygons are exactly the silhouette (details lie on
-    faces; wheel discs lie inside the tyre blocks)."""
+    This runs for every thing of every frame, so the 3-D corners are gathered as plain floats
+    and projected in one numpy call."""
     if thing.kind == "hood":  # the ego car's bonnet at the bottom of a dashcam frame
         return [([_ellipse(cam.width / 2, cam.height * 1.13, cam.width * 0.8, cam.height * 0.17,
-                           24)], "hood", "end", None)]
+                           24)], "hood", "end", None, False)]
     order = sorted(thing.parts, key=lambda p: (-p.group if thing.heading >= 0 else p.group,
                                                p.layer))
     near_face = "back" if thing.heading >= 0 else "front"
-    corners: list[np.ndarray] = []
+    corners: list[tuple[float, float, float]] = []
     entries: list[tuple[int, str, str, float | None, bool]] = []  # (n corners, role, face, ...)
-    blobs: dict[int, tuple[float, float]] = {}  # entry index -> ellipsoid radii (m)
+    blobs: dict[int, tuple[float, float, float]] = {}  # entry index -> radii (m), depth
 
-    def add(points: np.ndarray, role: str, face: str, plane_x: float | None = None,
-            detail: bool = False) -> None:
-        corners.append(points)
+    def add(points: list[tuple[float, float, float]], role: str, face: str,
+            plane_x: float | None = None, detail: bool = False) -> None:
+        corners.extend(points)
         entries.append((len(points), role, face, plane_x, detail))
 
+    away = thing.heading >= 0
     for part in order:
         x0, x1 = thing.x + part.x0, thing.x + part.x1
         y0, y1 = part.y0 + thing.base, part.y1 + thing.base
         if part.blob:
-            blobs[len(entries)] = ((x1 - x0) / 2, (y1 - y0) / 2)
-            zc = float(thing.z_of((part.s0 + part.s1) / 2))
-            add(np.array([[(x0 + x1) / 2, (y0 + y1) / 2, zc]]), part.role, "blob")
+            zc = thing.z + ((part.s0 + part.s1) / 2 if away else thing.l - (part.s0 + part.s1) / 2)
+            blobs[len(entries)] = ((x1 - x0) / 2, (y1 - y0) / 2, max(zc, NEAR_PLANE))
+            add([((x0 + x1) / 2, (y0 + y1) / 2, zc)], part.role, "blob")
             continue
-        za, zb = thing.z_of(part.s0), thing.z_of(part.s1)
+        za, zb = (thing.z + part.s0, thing.z + part.s1) if away else (
+            thing.z + thing.l - part.s0, thing.z + thing.l - part.s1)
         zn, zf = min(za, zb), max(za, zb)
         side_x = x0 if x0 > 0 else (x1 if x1 < 0 else None)
         if side_x is not None:
-            add(np.array([(side_x, y0, zn), (side_x, y1, zn), (side_x, y1, zf), (side_x, y0, zf)]),
+            add([(side_x, y0, zn), (side_x, y1, zn), (side_x, y1, zf), (side_x, y0, zf)],
                 part.role, "side", side_x)
         if y1 < cam.mount_height:
-            add(np.array([(x0, y1, zn), (x1, y1, zn), (x1, y1, zf), (x0, y1, zf)]), part.role,
-                "top")
-        add(np.array([(x0, y0, zn), (x1, y0, zn), (x1, y1, zn), (x0, y1, zn)]), part.role, "end")
+            add([(x0, y1, zn), (x1, y1, zn), (x1, y1, zf), (x0, y1, zf)], part.role, "top")
+        add([(x0, y0, zn), (x1, y0, zn), (x1, y1, zn), (x0, y1, zn)], part.role, "end")
         if not details:
             continue
+        dy = y1 - y0
         for d in part.details:
             if d.face == "side" and side_x is not None:
                 if d.disc:
-                    uu = (d.u0 + d.u1) / 2 + (d.u1 - d.u0) / 2 * DISC[:, 0]
-                    vv = (d.v0 + d.v1) / 2 + (d.v1 - d.v0) / 2 * DISC[:, 1]
+                    cu, cv, ru, rv = (d.u0 + d.u1) / 2, (d.v0 + d.v1) / 2, (d.u1 - d.u0) / 2, (
+                        d.v1 - d.v0) / 2
+                    uv = [(cu + ru * c, cv + rv * s) for c, s in DISC]
                 else:
-                    uu, vv = np.array([d.u0, d.u1, d.u1, d.u0]), np.array([d.v0, d.v0, d.v1, d.v1])
-                sv = part.s0 + uu * (part.s1 - part.s0)
-                add(np.stack([np.full_like(sv, side_x), y0 + vv * (y1 - y0), thing.z_of(sv)], 1),
-                    d.role, "side", side_x, True)
+                    uv = [(d.u0, d.v0), (d.u1, d.v0), (d.u1, d.v1), (d.u0, d.v1)]
+                pts = []
+                for u, v in uv:
+                    sv = part.s0 + u * (part.s1 - part.s0)
+                    pts.append((side_x, y0 + v * dy, thing.z + (sv if away else thing.l - sv)))
+                add(pts, d.role, "side", side_x, True)
             elif d.face == near_face:
-                u0, u1 = (d.u0, d.u1) if near_face == "back" else (1 - d.u1, 1 - d.u0)
+                u0, u1 = (d.u0, d.u1) if away else (1 - d.u1, 1 - d.u0)
                 xa, xb = x0 + u0 * (x1 - x0), x0 + u1 * (x1 - x0)
-                ya, yb = y0 + d.v0 * (y1 - y0), y0 + d.v1 * (y1 - y0)
-                add(np.array([(xa, ya, zn), (xb, ya, zn), (xb, yb, zn), (xa, yb, zn)]), d.role,
-                    "end", None, True)
-    projected = cam.project(np.concatenate(corners))
+                ya, yb = y0 + d.v0 * dy, y0 + d.v1 * dy
+                add([(xa, ya, zn), (xb, ya, zn), (xb, yb, zn), (xa, yb, zn)], d.role, "end",
+                    None, True)
+    projected = cam.project(np.array(corners))
     polygons: list[Polygon] = []
     start = 0
     for index, (count, role, face, plane_x, detail) in enumerate(entries):
         pts = projected[start:start + count]
         start += count
         if index in blobs:
-            z = max(float(corners[index][0, 2]), NEAR_PLANE)
-            rx, ry = blobs[index]
+            rx, ry, z = blobs[index]
             pts = _ellipse(pts[0, 0], pts[0, 1], cam.focal * rx / z, cam.focal * ry / z)
         previous = polygons[-1] if polygons else None
-        if detail and previous is not None and previous[1:] == (role, face, plane_x) and (
-                entries[index - 1][4]):
+        if detail and previous is not None and previous[1:] == (role, face, plane_x, True):
             previous[0].append(pts)  # same-role details of a face never overlap: one fill
         else:
-            polygons.append(([pts], role, face, plane_x))
+            polygons.append(([pts], role, face, plane_x, detail))
     return polygons
 
 
@@ -562,30 +567,26 @@ def paint_order(things: list[Thing]) -> list[Thing]:
     return scenery + objects
 
 
-def _fill(buffer: np.ndarray, polygons: list[np.ndarray], value: float | Color,
-          scale: int = 1, convex: bool = True) -> None:
-    """Fill convex, mutually disjoint polygons (1x pixel-centre coordinates) into a buffer
-    `scale` times larger; 4 fractional bits keep sub-pixel positions."""
-    fixed = [np.round(((p + 0.5) * scale - 0.5) * 16).astype(np.int32) for p in polygons]
-    if len(fixed) == 1 and convex:
-        cv2.fillConvexPoly(buffer, fixed[0], value, cv2.LINE_8, shift=4)
-    else:
-        cv2.fillPoly(buffer, fixed, value, cv2.LINE_8, shift=4)
-
-
 def _side_depth(depth: np.ndarray, faces: list[Polygon], cam: Camera, c0: int, r0: int,
                 thing: Thing) -> None:
     """Depth of side-face pixels: the plane X = x seen at column u lies at Z = f x / (u - cx)."""
     cols = np.arange(c0, c0 + depth.shape[1], dtype=np.float32) - cam.cx
-    for pts, _, face, plane_x in faces:
-        if face != "side" or plane_x is None:
+    for pts, _, face, plane_x, detail in faces:
+        if face != "side" or plane_x is None or detail:
             continue
         mask = np.zeros(depth.shape, np.uint8)
-        _fill(mask, [p - (c0, r0) for p in pts], 1)
+        for p in pts:  # 4 fractional bits keep sub-pixel positions
+            cv2.fillConvexPoly(mask, np.round((p - (c0, r0)) * 16).astype(np.int32), 1,
+                               cv2.LINE_8, shift=4)
         with np.errstate(divide="ignore"):
             z = cam.focal * plane_x / np.where(np.abs(cols) < 1e-3, 1e-3, cols)
         z = np.clip(z, max(thing.z, NEAR_PLANE), thing.z + thing.l)
         depth[:] = np.where(mask.astype(bool), z[None, :], depth)
+
+
+def _split(array: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    ends = np.cumsum(lengths).tolist()
+    return [array[end - n:end] for n, end in zip(lengths, ends, strict=True)]
 
 
 def label_pass(things: list[Thing], cam: Camera, road: Road | None = None
@@ -593,7 +594,7 @@ def label_pass(things: list[Thing], cam: Camera, road: Road | None = None
     """Rasterise silhouettes far to near at 1x: per-thing visibility, an id map and a depth map.
 
     `things` must already be in paint order; ids are index + 1 (0 = ground/sky); depth is metres
-    (ground plane analytic, sky 1e4)."""
+    (1e4 for the sky)."""
     w, h = cam.width, cam.height
     ids = np.zeros((h, w), np.int32)
     depth = np.ascontiguousarray(np.broadcast_to((road or Road([], 0, 0, 0, "")).ground_depth(cam),
@@ -601,7 +602,7 @@ def label_pass(things: list[Thing], cam: Camera, road: Road | None = None
     boxes, counts = [], []
     for index, thing in enumerate(things):
         faces = thing_polygons(thing, cam, details=False)
-        polygons = [p for group, _, _, _ in faces for p in group]
+        polygons = [p for group, _, _, _, _ in faces for p in group]
         allpts = np.concatenate(polygons)
         box = (float(allpts[:, 0].min()), float(allpts[:, 1].min()),
                float(allpts[:, 0].max()), float(allpts[:, 1].max()))
@@ -613,7 +614,7 @@ def label_pass(things: list[Thing], cam: Camera, road: Road | None = None
             continue
         mask = np.zeros((r1 - r0 + 1, c1 - c0 + 1), np.uint8)
         fixed = np.round((allpts - (c0, r0)) * 16).astype(np.int32)
-        for pts in np.split(fixed, np.cumsum([len(p) for p in polygons])[:-1]):
+        for pts in _split(fixed, [len(p) for p in polygons]):
             cv2.fillConvexPoly(mask, pts, 1, cv2.LINE_8, shift=4)  # faces overlap: one by one
         inside = mask.astype(bool)
         counts.append(int(inside.sum()))
@@ -734,7 +735,7 @@ def place_traffic(rng: np.random.Generator, road: Road, density: float, kinds: d
         if lane_x == 0 and ego_start is not None:
             z = ego_start
         if density < 0.8:
-            z += rng.exponential(8 + 30 * (1 - density))
+            z += rng.exponential(3 + 25 * (1 - density))
         while z < z_max:
             kind = str(rng.choice(names, p=probs))
             jitter = 0.45 if density >= 0.8 else 0.3  # queues in a jam are ragged
@@ -817,9 +818,9 @@ def place_scenery(rng: np.random.Generator, road: Road, sim: bool, z_max: float 
                 z += rng.uniform(25, 35)
         if road.kind == "highway":
             rail_x = kerb + side * 0.3
-            for z in np.arange(-4.0, z_max, 8.0):  # 8 m pieces, so that they follow a bend
-                things.append(Thing("rail", rail_x, float(z), 1, 0.8, 0.1, 8.05,
-                                    [Part(-0.05, 0.05, 0.45, 0.8, 0, 8.05, "rail")]))
+            for z in np.arange(-4.0, z_max, 12.0):  # pieces, so that they follow a bend
+                things.append(Thing("rail", rail_x, float(z), 1, 0.8, 0.1, 12.05,
+                                    [Part(-0.05, 0.05, 0.45, 0.8, 0, 12.05, "rail")]))
     return things
 
 
@@ -920,45 +921,45 @@ def _to_fixed(polygons: list[np.ndarray], scale: int) -> list[np.ndarray]:
     if len(polygons) == 1:
         return [np.round(((polygons[0] + 0.5) * scale - 0.5) * 16).astype(np.int32)]
     fixed = np.round(((np.concatenate(polygons) + 0.5) * scale - 0.5) * 16).astype(np.int32)
-    return np.split(fixed, np.cumsum([len(p) for p in polygons])[:-1])
+    return _split(fixed, [len(p) for p in polygons])
 
 
 def paint(frame: Frame, cam: Camera, pal: Palette, real: bool, rng: np.random.Generator,
-          ordered: list[Thing], seen: list[Seen], ids: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
+          seen: list[Seen], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Draw the frame; returns (1x float32 BGR image, 1x material map).
 
-    Sim: 1x, flat colours, hard edges. Real: 2x supersampled, then at 1x textured surfaces and
-    shaded bodies (`seen`/`ids` from label_pass say which pixel belongs to which thing)."""
+    `seen`/`ids` (label_pass) give the paint order, what is hidden (not drawn at all) and which
+    pixel belongs to which thing. Sim: 1x, flat colours, hard edges. Real: 2x supersampled, then
+    at 1x textured surfaces and shaded bodies. Colour and material are drawn together, as a
+    4-channel image, to halve the fill calls."""
     ss = 2 if real else 1
     h, w = cam.height * ss, cam.width * ss
     rows = (np.arange(h, dtype=np.float32) + 0.5) / ss - 0.5
-    t = np.clip(rows / max(cam.cy, 1.0), 0, 1)[:, None] ** 0.7
+    top = min(max(math.floor((cam.cy + 0.5) * ss - 0.5), 0), h)  # first row of the ground
+    t = np.clip(rows[:top] / max(cam.cy, 1.0), 0, 1)[:, None] ** 0.7
     sky = np.array(pal.sky_top, np.float32) * (1 - t) + np.array(pal.sky_horizon, np.float32) * t
-    img = np.ascontiguousarray(np.broadcast_to(sky[:, None, :], (h, w, 3)))
-    if real and pal.clouds > 0:
-        cloud = np.clip(_lowfreq(rng, h, w, 24 * ss) * 0.8 - 0.2, 0, 1) * pal.clouds
-        img += (cloud * (1 - t))[..., None] * (0.97 - img)
-    mat = np.zeros((h, w), np.uint8)
+    canvas = np.empty((h, w, 4), np.float32)  # B, G, R, material
+    canvas[:top, :, :3] = sky[:, None, :]
+    canvas[:top, :, 3] = MAT_SKY
+    if real and pal.clouds > 0 and top > 0:
+        cloud = np.clip(_lowfreq(rng, top, w, 24 * ss) * 0.8 - 0.2, 0, 1) * pal.clouds
+        canvas[:top, :, :3] += (cloud * (1 - t))[..., None] * (0.97 - canvas[:top, :, :3])
+    canvas[top:] = (*pal.grass, MAT_GRASS)
 
     def fill(polygons: list[np.ndarray], color: Color, material: int, convex: bool = True,
              fixed: list[np.ndarray] | None = None) -> None:
         fixed = fixed if fixed is not None else _to_fixed(polygons, ss)
+        value = (*color, float(material))
         if len(fixed) == 1 and convex:
-            cv2.fillConvexPoly(img, fixed[0], color, cv2.LINE_8, shift=4)
-            cv2.fillConvexPoly(mat, fixed[0], material, cv2.LINE_8, shift=4)
+            cv2.fillConvexPoly(canvas, fixed[0], value, cv2.LINE_8, shift=4)
         else:
-            cv2.fillPoly(img, fixed, color, cv2.LINE_8, shift=4)
-            cv2.fillPoly(mat, fixed, material, cv2.LINE_8, shift=4)
+            cv2.fillPoly(canvas, fixed, value, cv2.LINE_8, shift=4)
 
     # Distant tree line / skyline: a ragged band just above the horizon.
     us = np.linspace(-2, cam.width + 2, len(frame.skyline))
     band = np.concatenate([np.stack([us, cam.cy - frame.skyline * cam.height / 97], 1),
                            [[cam.width + 2, cam.cy + 1], [-2, cam.cy + 1]]])
     fill([band], pal.far, MAT_FAR, convex=False)
-    top = max(math.floor((cam.cy + 0.5) * ss - 0.5), 0)
-    img[top:] = pal.grass
-    mat[top:] = MAT_GRASS
     road = frame.road
     if road.walk > 0:
         for x0, x1 in ((road.right, road.right + road.walk), (road.left - road.walk, road.left)):
@@ -969,36 +970,39 @@ def paint(frame: Frame, cam: Camera, pal: Palette, real: bool, rng: np.random.Ge
 
     # Shadows darken the ground before anything stands on it.
     shadow = np.zeros((h, w), np.float32)
-    feet = [footprint(t, cam, 0.35 * pal.sun_side) for t in ordered
-            if t.kind in VEHICLE_KINDS or t.kind == "pedestrian"]
+    feet = [footprint(s.thing, cam, 0.35 * pal.sun_side) for s in seen
+            if s.thing.kind in VEHICLE_KINDS or s.thing.kind == "pedestrian"]
     for pts in _to_fixed(feet, ss) if feet else []:
         cv2.fillConvexPoly(shadow, pts, 1.0, cv2.LINE_8, shift=4)
     if real:
         shadow = cv2.GaussianBlur(shadow, (0, 0), 1.2 * ss)
-    img *= (1 - pal.shadow * shadow)[..., None]
+    canvas[top:, :, :3] *= (1 - pal.shadow * shadow[top:])[..., None]
 
     face_shade = {"end": pal.end_shade, "top": pal.top_shade, "blob": 1.0}
-    for thing in ordered:
+    for s in seen:
+        if s.visible == 0:
+            continue  # hidden behind nearer things (or off-screen)
+        thing = s.thing
         is_object = thing.kind in VEHICLE_KINDS or thing.kind in ("pedestrian", "hood")
-        groups = thing_polygons(thing, cam)
+        groups = thing_polygons(thing, cam, details=s.box[3] - s.box[1] >= 4)
         fixed = _to_fixed([p for g in groups for p in g[0]], ss)
         start = 0
-        for pts, role, face, _ in groups:
+        for pts, role, face, _, _ in groups:
             group_fixed, start = fixed[start:start + len(pts)], start + len(pts)
             base = thing.colors.get(role) or pal.roles.get(role) or (1.0, 0.0, 1.0)
             shade = face_shade.get(face)
             if shade is None:  # a thing right of the camera shows its left face, and so on
                 shown = -1 if pts[0][0, 0] > cam.cx else 1  # the way the face looks
                 shade = pal.side_lit if shown == pal.sun_side else pal.side_shade
-            color = tuple(min(c * shade, 1.0) for c in base)
             material = (MAT_GLASS if role == "glass" else MAT_OBJECT) if is_object else MAT_SCENERY
-            fill(pts, color, material, fixed=group_fixed)
+            fill(pts, (base[0] * shade, base[1] * shade, base[2] * shade), material,
+                 fixed=group_fixed)
 
-    if real:
-        img = cv2.resize(img, (cam.width, cam.height), interpolation=cv2.INTER_AREA)
-        mat = mat[ss // 2::ss, ss // 2::ss]
-        img = _real_surfaces(img, mat, ids, seen, rng)
-    return img, mat
+    mat = canvas[ss // 2::ss, ss // 2::ss, 3].astype(np.uint8)
+    if not real:
+        return canvas[..., :3], mat
+    img = cv2.resize(canvas, (cam.width, cam.height), interpolation=cv2.INTER_AREA)[..., :3]
+    return _real_surfaces(img, mat, ids, seen, rng), mat
 
 
 def _paint_lines(fill: Callable[..., None], cam: Camera, road: Road, pal: Palette,
@@ -1115,18 +1119,21 @@ def _rain_streaks(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _droplets(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Water on the windscreen: round blurred lenses with a dark rim."""
     h, w = img.shape[:2]
-    blurred = cv2.GaussianBlur(img, (0, 0), 2.5)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    out = img
+    lens = np.minimum(cv2.GaussianBlur(img, (0, 0), 2.5) * 1.12, 1)
+    out = img.copy()
     for _ in range(int(rng.integers(3, 9))):
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         r = rng.uniform(2.5, 0.045 * h + 3)
+        c0, c1 = max(int(cx - 1.5 * r), 0), min(int(cx + 1.5 * r) + 1, w)
+        r0, r1 = max(int(cy - 1.5 * r), 0), min(int(cy + 1.5 * r) + 1, h)
+        if c1 <= c0 or r1 <= r0:
+            continue
+        yy, xx = np.mgrid[r0:r1, c0:c1].astype(np.float32)
         dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / r
-        inside = np.clip(1.2 - dist, 0, 1)[..., None] * 5
-        inside = np.minimum(inside, 1.0)
+        inside = np.minimum(np.clip(1.2 - dist, 0, 1) * 5, 1.0)[..., None]
         rim = np.exp(-((dist - 0.95) ** 2) / 0.02)[..., None] * 0.25
-        out = out * (1 - inside) + np.minimum(blurred * 1.12, 1) * inside
-        out = out * (1 - rim)
+        window = out[r0:r1, c0:c1]
+        out[r0:r1, c0:c1] = (window * (1 - inside) + lens[r0:r1, c0:c1] * inside) * (1 - rim)
     return out
 
 
@@ -1153,11 +1160,11 @@ def sim_variation(clone: np.ndarray, variation: str) -> np.ndarray:
     elif variation == "rain":
         img = img * 0.8
         h, w = img.shape[:2]
-        lines = np.zeros((h, w), np.float32)
-        for y in range(0, h, 7):
-            for x in range((y // 7) % 2 * 4, w, 8):
-                cv2.line(lines, (x, y), (x, min(y + 3, h - 1)), 1.0, 1, cv2.LINE_8)
-        img = np.where(lines[..., None] > 0, np.float32(0.82), img)
+        lines = np.zeros((h, w, 1), np.float32)  # a fixed grid of short vertical strokes
+        for y in range(0, h, 9):
+            for x in range((y // 9) % 2 * 6, w, 12):
+                cv2.line(lines, (x, y), (x, min(y + 3, h - 1)), 0.5, 1, cv2.LINE_8)
+        img = img * (1 - lines) + np.float32(0.85) * lines
     elif variation == "overcast":
         grey = img.mean(axis=2, keepdims=True)
         img = (0.35 * img + 0.65 * grey) * 0.9
@@ -1182,9 +1189,8 @@ def _encode(img: np.ndarray, ext: str, quality: int = JPEG_QUALITY_BDD) -> bytes
 def render_real(frame: Frame, cam: Camera, pal: Palette, weather: str, timeofday: str,
                 rng: np.random.Generator) -> tuple[np.ndarray, list[Seen]]:
     """A photographic frame (uint8 BGR) and what each thing looks like in it."""
-    ordered = paint_order(frame.things)
-    seen, ids, depth = label_pass(ordered, cam, frame.road)
-    img, mat = paint(frame, cam, pal, True, rng, ordered, seen, ids)
+    seen, ids, depth = label_pass(paint_order(frame.things), cam, frame.road)
+    img, mat = paint(frame, cam, pal, True, rng, seen, ids)
     img = apply_real_weather(img, weather, timeofday, depth, mat, ids, seen, rng)
     blur = 0.75 if weather == "foggy" else 0.55
     return sensor(img, rng, blur, rng.uniform(0.012, 0.022)), seen
@@ -1238,8 +1244,8 @@ def kitti_frame(rng: np.random.Generator) -> Frame:
         road = multilane_road(rng, kind, int(rng.integers(2, 4)), 0, False, bend)
     else:
         road = urban_road(rng, kind, False, bend)
-    things = place_traffic(rng, road, rng.uniform(0.2, 0.85),
-                           {"car": 0.72, "van": 0.14, "truck": 0.14}, sim=False)
+    things = place_traffic(rng, road, rng.uniform(0.35, 0.78),
+                           {"car": 0.74, "van": 0.14, "truck": 0.12}, sim=False)
     things += place_pedestrians(rng, road, int(rng.integers(0, 4)), sim=False)
     for t in things:
         t.label = KITTI_TYPE[t.kind]
@@ -1332,7 +1338,7 @@ def write_vkitti2(root: Path, cfg: SampleConfig, seed: int) -> None:
             frame = Frame(road, things, hills, ego_speed * elapsed)
             ordered = paint_order(frame.things)
             seen, ids, _ = label_pass(ordered, cam, road)
-            clone, _ = paint(frame, cam, SIM_PALETTE, False, rng, ordered, seen, ids)
+            clone, _ = paint(frame, cam, SIM_PALETTE, False, rng, seen, ids)
             for variation in VKITTI2_VARIATIONS:
                 data = _encode(sim_variation(clone, variation), ".jpg", JPEG_QUALITY_SIM)
                 (image_dirs[variation] / f"rgb_{frame_index:05d}.jpg").write_bytes(data)
@@ -1365,10 +1371,10 @@ def bdd_frame(rng: np.random.Generator, density: float, jam: bool) -> tuple[Fram
     if rng.random() < 0.3 and not jam:
         bend = 0.0
     if scene == "highway":
-        road = multilane_road(rng, "highway", int(rng.integers(4, 6) if jam else
+        road = multilane_road(rng, "highway", int(rng.integers(5, 7) if jam else
                                                    rng.integers(2, 5)), 0, True, bend)
     elif scene == "city street":
-        same = int(rng.integers(3, 5) if jam else rng.integers(1, 4))
+        same = int(rng.integers(4, 6) if jam else rng.integers(1, 4))
         road = multilane_road(rng, "urban", same, int(rng.integers(1, 3)), True, bend,
                               park=rng.random() < (0.8 if jam else 0.4))
     else:
@@ -1395,21 +1401,27 @@ def bdd_scenery(rng: np.random.Generator, frame: Frame) -> Frame:
     return replace(frame, things=frame.things + scenery)
 
 
-def bdd_labels(seen: list[Seen], rng: np.random.Generator, crowd: bool) -> list[dict]:
-    """det_20 labels; optionally one crowd box over far vehicles too small to label one by one."""
-    labels, small = [], []
+def bdd_labels(seen: list[Seen], rng: np.random.Generator, crowd: bool, width: int = 0
+               ) -> list[dict]:
+    """det_20 labels; with `crowd`, one crowd "car" box over a cluster of far vehicles that are
+    too small or too hidden to label one by one (BDD annotates such groups that way)."""
+    labels, far = [], []
     for s in seen:
         if s.thing.label is None or s.pixels == 0:
             continue
-        if not s.labelled:
-            if s.thing.kind in VEHICLE_KINDS and s.visible_fraction >= MIN_VISIBLE_FRACTION:
-                small.append(s.clipped)
-            continue
-        labels.append(_bdd_label(s.thing.label, s.clipped, s.occluded, s.truncation > 1e-3, False))
-    if crowd and len(small) >= 3:
-        x1, y1 = min(b[0] for b in small), min(b[1] for b in small)
-        x2, y2 = max(b[2] for b in small), max(b[3] for b in small)
-        if x2 - x1 >= 8 and y2 - y1 >= 3:
+        if s.labelled:
+            labels.append(_bdd_label(s.thing.label, s.clipped, s.occluded, s.truncation > 1e-3,
+                                     False))
+        elif s.thing.kind in VEHICLE_KINDS and s.thing.z >= 25 and s.visible >= 2:
+            far.append(s)
+    if crowd and len(far) >= 3:
+        seed = max(far, key=lambda s: s.visible)
+        centre = (seed.clipped[0] + seed.clipped[2]) / 2
+        group = [s.clipped for s in far if abs((s.clipped[0] + s.clipped[2]) / 2 - centre)
+                 <= 0.1 * (width or 2 * centre)]
+        x1, y1 = min(b[0] for b in group), min(b[1] for b in group)
+        x2, y2 = max(b[2] for b in group), max(b[3] for b in group)
+        if len(group) >= 3 and x2 - x1 >= 8 and y2 - y1 >= 3:
             labels.append(_bdd_label("car", (x1, y1, x2, y2), True, False, True))
     return labels
 
@@ -1432,61 +1444,76 @@ def bucket_of(count: int) -> int:
     return next(i for i, (lo, hi) in enumerate(BDD_BUCKETS) if lo <= count <= hi)
 
 
-BUCKET_DENSITY = ((0.05, 0.35), (0.45, 0.75), (0.85, 1.0))
+# Per occlusion bucket: (traffic density range, jam, tall camera) that usually land in it.
+BUCKET_TRAFFIC = (((0.05, 0.6), False, False), ((0.8, 1.0), True, False), ((0.8, 1.0), True, True))
 
 
-def bdd_val_frame(rng: np.random.Generator, target: int, width: int, tries: int = 40
+def bdd_val_frame(rng: np.random.Generator, target: int, width: int, tries: int = 60
                   ) -> tuple[Frame, Camera, str, list[Seen], list[dict]]:
-    """A val frame whose occluded-vehicle count lands in bucket `target` (redrawn until it does).
-
-    Traffic density is nudged towards the bucket after every miss; after `tries` misses the last
-    draw is kept (the caller's spread test would show it)."""
-    density = rng.uniform(*BUCKET_DENSITY[target])
+    """A val frame whose occluded-vehicle count lands in bucket `target`: traffic is redrawn
+    until it does (about 2 draws for the 11+ bucket). After `tries` misses the closest draw is
+    kept (the spread test in tests/test_sample_world.py would show it)."""
+    (low, high), jam, tall = BUCKET_TRAFFIC[target]
+    best, best_miss = None, None
     for _ in range(tries):
-        cam = bdd_camera(width, rng)
-        frame, scene = bdd_frame(rng, density, jam=target == 2)
-        ordered = paint_order(frame.things)
-        seen, _, _ = label_pass(ordered, cam)
-        labels = bdd_labels(seen, rng, crowd=target == 2 and rng.random() < 0.35)
-        got = bucket_of(n_occluded_vehicles(labels))
-        if got == target:
+        cam = bdd_camera(width, rng, tall)
+        frame, scene = bdd_frame(rng, rng.uniform(low, high), jam)
+        seen, _, _ = label_pass(paint_order(frame.things), cam)
+        labels = bdd_labels(seen, rng, target == 2 and rng.random() < 0.35, width)
+        lo, hi = BDD_BUCKETS[target]
+        count = n_occluded_vehicles(labels)
+        miss = max(lo - count, count - hi, 0)
+        if best_miss is None or miss < best_miss:
+            best, best_miss = (frame, cam, scene, seen, labels), miss
+        if miss == 0:
             break
-        density = float(np.clip(density + (0.12 if got < target else -0.12), 0.02, 1.0))
-    return frame, cam, scene, seen, labels
+    assert best is not None
+    return best
+
+
+def bdd_records(split: str, frames_per_weather: int, width: int, seed: int
+                ) -> Iterator[tuple[dict, Frame, Camera, np.random.Generator]]:
+    """The det_20 record of every frame of a split, with the scene and the frame's Generator to
+    render it. Labels never depend on rendering, so tests can check them without drawing."""
+    stream = STREAM_BDD_VAL if split == "val" else STREAM_BDD_TRAIN
+    label_id = 0
+    for index in range(frames_per_weather * len(BDD_WEATHERS)):
+        rng = np.random.default_rng([seed, stream, index])
+        weather = BDD_WEATHERS[index % len(BDD_WEATHERS)]
+        timeofday = "dawn/dusk" if rng.random() < 0.15 else "daytime"
+        if split == "val":  # buckets cycle within each weather: every weather spans all three
+            target = (index // len(BDD_WEATHERS)) % len(BDD_BUCKETS)
+            frame, cam, scene, _, labels = bdd_val_frame(rng, target, width)
+        else:
+            cam = bdd_camera(width, rng)
+            frame, scene = bdd_frame(rng, rng.uniform(0.05, 1.0), jam=rng.random() < 0.3)
+            seen, _, _ = label_pass(paint_order(frame.things), cam)
+            labels = bdd_labels(seen, rng, rng.random() < 0.1, width)
+        for label in labels:
+            label["id"] = str(label_id)
+            label_id += 1
+        record = {"name": f"s2r-{split}-{index:06d}.jpg",
+                  "attributes": {"weather": weather, "timeofday": timeofday, "scene": scene},
+                  "timestamp": 10000, "labels": labels}
+        yield record, frame, cam, rng
 
 
 def write_bdd(root: Path, cfg: SampleConfig, seed: int) -> None:
     image_root, label_root = root / "images" / "100k", root / "labels" / "det_20"
     label_root.mkdir(parents=True)
-    for split, per_weather, stream in (("train", cfg.bdd_train_frames_per_weather,
-                                        STREAM_BDD_TRAIN),
-                                       ("val", cfg.bdd_val_frames_per_weather, STREAM_BDD_VAL)):
+    for split, per_weather in (("train", cfg.bdd_train_frames_per_weather),
+                               ("val", cfg.bdd_val_frames_per_weather)):
         (image_root / split).mkdir(parents=True)
-        records, label_id = [], 0
-        for index in tqdm(range(per_weather * len(BDD_WEATHERS)), desc=f"sample bdd {split}",
-                          unit="img", leave=False):
-            rng = np.random.default_rng([seed, stream, index])
-            weather = BDD_WEATHERS[index % len(BDD_WEATHERS)]
-            timeofday = "dawn/dusk" if rng.random() < 0.15 else "daytime"
-            if split == "val":  # buckets cycle per weather: every weather spans all three
-                target = (index // len(BDD_WEATHERS)) % len(BDD_BUCKETS)
-                frame, cam, scene, seen, labels = bdd_val_frame(rng, target, cfg.width)
-            else:
-                cam = bdd_camera(cfg.width, rng)
-                frame, scene = bdd_frame(rng, rng.uniform(0.05, 1.0), jam=rng.random() < 0.3)
-                seen, _, _ = label_pass(paint_order(frame.things), cam)
-                labels = bdd_labels(seen, rng, crowd=rng.random() < 0.1)
-            frame = bdd_scenery(rng, frame)
+        records = []
+        for record, frame, cam, rng in tqdm(bdd_records(split, per_weather, cfg.width, seed),
+                                            desc=f"sample bdd {split}", unit="img",
+                                            total=per_weather * len(BDD_WEATHERS), leave=False):
+            weather, timeofday = record["attributes"]["weather"], record["attributes"]["timeofday"]
             pal = real_palette(weather, timeofday, rng, us=True)
-            img, _ = render_real(frame, cam, pal, weather, timeofday, rng)
-            name = f"s2r-{split}-{index:06d}.jpg"
-            (image_root / split / name).write_bytes(_encode(img, ".jpg", JPEG_QUALITY_BDD))
-            for label in labels:
-                label["id"] = str(label_id)
-                label_id += 1
-            records.append({"name": name, "attributes": {"weather": weather,
-                                                         "timeofday": timeofday, "scene": scene},
-                            "timestamp": 10000, "labels": labels})
+            img, _ = render_real(bdd_scenery(rng, frame), cam, pal, weather, timeofday, rng)
+            (image_root / split / record["name"]).write_bytes(_encode(img, ".jpg",
+                                                                     JPEG_QUALITY_BDD))
+            records.append(record)
         (label_root / f"det_{split}.json").write_text(json.dumps(records, separators=(",", ":")))
 
 
@@ -1536,8 +1563,9 @@ def _replace_dir(new: Path, target: Path) -> None:
 # README picture
 # ---------------------------------------------------------------------------------------------
 
-BOX_COLORS: dict[str, Color] = {"car": (80, 220, 60), "van": (230, 200, 40), "truck": (30, 150, 255),
-                                "bus": (220, 60, 220), "pedestrian": (60, 60, 255)}
+BOX_COLORS: dict[str, tuple[int, int, int]] = {
+    "car": (80, 220, 60), "van": (230, 200, 40), "truck": (30, 150, 255), "bus": (220, 60, 220),
+    "pedestrian": (60, 60, 255)}
 
 
 def _kitti_boxes(path: Path) -> list[tuple[str, tuple[float, ...], bool]]:
@@ -1578,27 +1606,29 @@ def _draw_tile(image: np.ndarray, boxes: list[tuple[str, tuple[float, ...], bool
 def render_overview(root: Path, out_png: Path, scale: int = 2) -> Path:
     """One picture of a written world: a row per domain, boxes drawn (thin = occluded).
 
-    Rows: KITTI (4 frames) | vKITTI2 clone/fog/rain/overcast (one frame) | BDD val
-    clear/foggy/rainy/overcast (the busiest frame of each weather). Reads the files on disk with
-    plain parsing, so the picture shows exactly what the readers will get."""
+    Rows: KITTI (the 4 busiest of the first 12 frames) | vKITTI2 clone/fog/rain/overcast (one
+    frame) | BDD val clear/foggy/rainy/overcast (the busiest daytime frame of each weather).
+    Reads the files on disk with plain parsing, so it shows exactly what the readers get."""
     world = world_paths(Path(root))
-    kitti = sorted((world.kitti_root / "training" / "image_2").glob("*.png"))[:4]
+    label_dir = world.kitti_root / "training" / "label_2"
+    kitti = sorted((world.kitti_root / "training" / "image_2").glob("*.png"))[:12]
     if not kitti:
         raise FileNotFoundError(f"{world.kitti_root}: no KITTI frames (write the world first)")
-    rows = [[_draw_tile(cv2.imread(str(p)), _kitti_boxes(
-        world.kitti_root / "training" / "label_2" / f"{p.stem}.txt"), scale, f"KITTI {p.stem}")
-        for p in kitti]]
+    boxes = {p: _kitti_boxes(label_dir / f"{p.stem}.txt") for p in kitti}
+    kitti = sorted(sorted(kitti, key=lambda p: -len(boxes[p]))[:4])
+    rows = [[_draw_tile(cv2.imread(str(p)), boxes[p], scale, f"KITTI {p.stem}") for p in kitti]]
     scene = sorted(world.vkitti2_root.glob("Scene*"))[0]
     frames = sorted((scene / "clone" / "frames" / "rgb" / "Camera_0").glob("rgb_*.jpg"))
     frame = int(frames[len(frames) // 2].stem[4:])
-    rows.append([_draw_tile(cv2.imread(str(scene / v / "frames/rgb/Camera_0" / f"rgb_{frame:05d}.jpg")),
-                            _vkitti2_boxes(scene / v, frame), scale, f"vKITTI2 {scene.name} {v}")
+    rgb = f"frames/rgb/Camera_0/rgb_{frame:05d}.jpg"
+    rows.append([_draw_tile(cv2.imread(str(scene / v / rgb)), _vkitti2_boxes(scene / v, frame),
+                            scale, f"vKITTI2 {scene.name} {v}")
                  for v in ("clone", "fog", "rain", "overcast")])
     records = json.loads(world.bdd100k_labels_val.read_text())
     tiles = []
     for weather in BDD_WEATHERS:
         record = max((r for r in records if r["attributes"]["weather"] == weather),
-                     key=lambda r: len(r["labels"]))
+                     key=lambda r: (r["attributes"]["timeofday"] == "daytime", len(r["labels"])))
         boxes = [(lab["category"], tuple(lab["box2d"][k] for k in ("x1", "y1", "x2", "y2")),
                   lab["attributes"]["occluded"]) for lab in record["labels"]]
         n = n_occluded_vehicles(record["labels"])
@@ -1615,9 +1645,22 @@ def render_overview(root: Path, out_png: Path, scale: int = 2) -> Path:
             line[:t.shape[0], x:x + t.shape[1]] = t
             x += t.shape[1] + 4
         canvas += [line, np.full((6, width, 3), 255, np.uint8)]
+    legend = np.full((22, width, 3), 255, np.uint8)
+    x = 4
+    for name, color in [*BOX_COLORS.items(), ("ignored / other", (160, 160, 160))]:
+        cv2.rectangle(legend, (x, 5), (x + 14, 17), color, 2)
+        cv2.putText(legend, name, (x + 20, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        x += 40 + 9 * len(name)
+    cv2.putText(legend, "thin box = occluded", (x + 10, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                (0, 0, 0), 1, cv2.LINE_AA)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_png.with_name(f".{out_png.name}.tmp")
-    tmp.write_bytes(_encode(np.vstack(canvas[:-1]), ".png"))
+    ok, data = cv2.imencode(".png", np.vstack([*canvas, legend]),
+                            [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise RuntimeError(f"could not encode {out_png}")
+    tmp.write_bytes(data.tobytes())
     os.replace(tmp, out_png)
     return out_png

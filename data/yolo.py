@@ -118,8 +118,9 @@ def write_data_yaml(out_dir: Path, class_names: list[str], splits: dict[str, str
     relative to out_dir ("images/train").
     """
     out_dir = Path(out_dir)
-    document = {"path": str(out_dir.resolve()),
-                **{key: name if "/" in name else f"images/{name}" for key, name in splits.items()},
+    # no `path` key: ultralytics then reads splits relative to this file's folder, so the
+    # dataset stays valid after the stage renames its temp dir into place (and when moved)
+    document = {**{key: name if "/" in name else f"images/{name}" for key, name in splits.items()},
                 "names": dict(enumerate(class_names))}
     path = out_dir / "data.yaml"
     _write_text(path, yaml.safe_dump(document, sort_keys=False))

@@ -1,0 +1,19 @@
+"""YOLO detector training and prediction through ultralytics, offline and reproducible.
+
+Importing this package does not import ultralytics: `configure_ultralytics` (called by
+`train_detector` and `predict`) must run first, see detection/env.py.
+"""
+
+from detection.config import DetectorConfig, DetectorConfigError
+from detection.env import configure_ultralytics
+from detection.predict import predict, write_scalabel
+from detection.train import train_detector
+
+__all__ = [
+    "DetectorConfig",
+    "DetectorConfigError",
+    "configure_ultralytics",
+    "predict",
+    "train_detector",
+    "write_scalabel",
+]

@@ -1,0 +1,341 @@
+"""Train a YOLO detector from scratch with ultralytics: offline, seeded, resumable, DVCLive-logged.
+
+A run lives in `run_dir` (ultralytics' save dir: weights/last.pt, weights/best.pt,
+results.csv) plus `sim2real_run.json`, our record of what the run was started with: the
+training args and a fingerprint of the dataset. Calling `train_detector` again
+- with the same record and an unfinished last.pt resumes it (ultralytics resume),
+- with the same record and a finished run returns best.pt without training,
+- otherwise (new params, changed dataset, no or unreadable last.pt) starts afresh.
+The dataset fingerprint matters because DVC keeps a persistent run dir across re-runs: without
+it, a finished run on yesterday's dataset would be returned as today's model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from detection.config import DetectorConfig
+from detection.env import configure_ultralytics
+
+log = logging.getLogger(__name__)
+
+RUN_RECORD = "sim2real_run.json"
+# Args that may differ when resuming (ultralytics accepts new values for these on resume).
+_RESUMABLE_OVERRIDES = ("device", "workers", "cache", "plots", "patience")
+# Not part of a run's identity: the above, amp (follows the device; a resumed run keeps its
+# own) and the prediction-only fields, which do not change the trained weights.
+_NOT_IDENTITY = (*_RESUMABLE_OVERRIDES, "amp", "conf", "iou", "max_det")
+
+
+def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir: Path) -> Path:
+    """Train (or resume, or reuse) a detector on `data_yaml`; returns the path of best.pt.
+
+    Per-epoch losses and val metrics go to DVCLive in `live_dir` (one step per epoch).
+    """
+    configure_ultralytics()
+    data_yaml, run_dir = Path(data_yaml).resolve(), Path(run_dir).resolve()
+    live_dir = Path(live_dir)
+    if not data_yaml.is_file():
+        raise FileNotFoundError(f"dataset yaml not found: {data_yaml}")
+    weights = run_dir / "weights"
+    record = {"train_args": _identity(cfg), "data_fingerprint": _data_fingerprint(data_yaml)}
+    state = _checkpoint_state(weights / "last.pt", cfg.epochs)
+    same_run = _read_json(run_dir / RUN_RECORD) == record
+
+    if same_run and state == "finished":
+        log.info("detector run in %s is finished with these params and data; reusing it", run_dir)
+        if not (live_dir / "metrics.json").exists():
+            _write_live_history(live_dir, _results_history(run_dir / "results.csv"))
+        return _best_or_last(weights)
+
+    resume = same_run and state == "unfinished"
+    if not resume:
+        if state != "missing":
+            why = "params or dataset changed" if not same_run else f"last.pt is {state}"
+            log.warning("starting detector training afresh in %s (%s)", run_dir, why)
+        for stale in (weights, run_dir / "results.csv", run_dir / RUN_RECORD):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(run_dir / RUN_RECORD, record)
+
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights / "last.pt") if resume else cfg.model)
+    logger = _DVCLiveEpochLogger(live_dir)
+    for event in ("on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_train_end"):
+        model.add_callback(event, getattr(logger, event))
+    args = _train_args(data_yaml, run_dir, cfg)
+    with _no_label_cache_files():
+        if resume:
+            log.info("resuming detector training from %s", weights / "last.pt")
+            overrides = {k: args[k] for k in _RESUMABLE_OVERRIDES}
+            model.train(resume=True, data=args["data"], save_dir=str(run_dir), **overrides)
+        else:
+            model.train(**args)
+    best = _best_or_last(weights)
+    _drop_wall_clock(best)
+    return best
+
+
+def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig) -> dict[str, Any]:
+    """ultralytics train kwargs: our params plus the fixed choices that keep runs reproducible."""
+    device = resolve_device(cfg.device)
+    return {
+        "model": cfg.model,
+        "data": str(data_yaml),
+        "epochs": cfg.epochs,
+        "imgsz": cfg.imgsz,
+        "batch": cfg.batch,
+        "nbs": cfg.nbs,
+        "device": device,
+        "workers": cfg.workers,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "patience": cfg.patience,
+        "optimizer": cfg.optimizer,
+        "lr0": cfg.lr0,
+        "mosaic": cfg.mosaic,
+        "close_mosaic": cfg.close_mosaic,
+        "rect": cfg.rect,
+        "cache": cfg.cache,
+        "amp": _amp_mode(cfg.amp, device),
+        "plots": cfg.plots,
+        "pretrained": False,
+        "val": True,  # per-epoch val metrics for DVCLive
+        "project": str(run_dir.parent),
+        "name": run_dir.name,
+        "exist_ok": True,
+        "save_period": -1,
+    }
+
+
+def resolve_device(device: str) -> str:
+    """Our device param as ultralytics spells it: 'cpu' or CUDA index '0'."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("detector.device: 'cuda' requested but torch sees no CUDA device")
+    return "0" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+def _amp_mode(amp: bool, device: str) -> bool | str:
+    """amp=True in ultralytics runs `check_amp`, which downloads yolo26n.pt to compare outputs.
+    bf16 skips that check (and needs no grad scaler); GPUs without bf16 train in fp32."""
+    if not amp or device == "cpu":
+        return False
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else False
+
+
+def _identity(cfg: DetectorConfig) -> dict[str, Any]:
+    """The params that define what a run trains (a change means a new run, not a resume)."""
+    return {k: v for k, v in sorted(asdict(cfg).items()) if k not in _NOT_IDENTITY}
+
+
+def _data_fingerprint(data_yaml: Path) -> str:
+    """sha256 over class names and every image and label file's path, size and mtime.
+
+    Stat-only, so it is cheap on the full datasets; a stage that rewrites the dataset gives new
+    mtimes, hence a new fingerprint (and a fresh run), which is the safe direction.
+    """
+    from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_paths
+
+    data = check_det_dataset(str(data_yaml))
+    images: list[str] = []
+    for split in ("train", "val"):
+        entries = data[split] if isinstance(data[split], list) else [data[split]]
+        for entry in entries:
+            images += _split_files(Path(entry), IMG_FORMATS)
+    digest = hashlib.sha256(json.dumps(data["names"], sort_keys=True).encode())
+    for path in [*images, *img2label_paths(images)]:
+        stat = os.stat(path) if os.path.exists(path) else None
+        digest.update(f"{path}\0{stat.st_size if stat else -1}\0"
+                      f"{stat.st_mtime_ns if stat else -1}\n".encode())
+    return digest.hexdigest()
+
+
+def _split_files(entry: Path, img_formats: frozenset[str] | set[str]) -> list[str]:
+    """Image files of one split entry, by ultralytics' rules: a dir, or a .txt list of paths."""
+    if entry.is_dir():
+        files = [str(p) for p in entry.rglob("*.*")]
+    elif entry.is_file():
+        lines = entry.read_text(encoding="utf-8-sig").strip().splitlines()
+        files = [str(entry.parent / x[2:]) if x.startswith("./") else x for x in lines]
+    else:
+        raise FileNotFoundError(f"dataset split path does not exist: {entry}")
+    return sorted(f for f in files if f.rpartition(".")[-1].lower() in img_formats)
+
+
+def _checkpoint_state(last: Path, epochs: int) -> str:
+    """'missing', 'unreadable', 'unfinished' (resumable) or 'finished' (stripped by ultralytics
+    at the end of training, or saved at the last epoch but killed before stripping)."""
+    if not last.exists():
+        return "missing"
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        ckpt, _ = torch_safe_load(str(last))
+    except Exception as error:  # a half-written last.pt from a killed run
+        log.warning("cannot read %s (%s)", last, error)
+        return "unreadable"
+    epoch = ckpt.get("epoch", -1)
+    if epoch < 0 or ckpt.get("optimizer") is None or epoch + 1 >= epochs:
+        return "finished"
+    return "unfinished"
+
+
+def _best_or_last(weights: Path) -> Path:
+    best = weights / "best.pt"
+    if best.exists():
+        return best
+    if (weights / "last.pt").exists():
+        return weights / "last.pt"
+    raise FileNotFoundError(f"training finished without a checkpoint in {weights}")
+
+
+def _drop_wall_clock(checkpoint: Path) -> None:
+    """Rewrite a finished checkpoint without its save date and epoch timings, the only things
+    that differ between two runs with the same params and data (on CPU): the same run then
+    gives a byte-identical best.pt, so DVC sees an unchanged model downstream."""
+    import torch
+    from ultralytics.nn.tasks import torch_safe_load
+
+    ckpt, _ = torch_safe_load(str(checkpoint))
+    ckpt["date"] = None
+    (ckpt.get("train_results") or {}).pop("time", None)
+    tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, checkpoint)
+
+
+class _DVCLiveEpochLogger:
+    """ultralytics callbacks that mirror results.csv into DVCLive, one step per epoch.
+
+    Logging the rows ultralytics wrote (rather than live tensors) makes a resumed run's
+    history identical to its replay: on resume the live dir is rebuilt from results.csv up to
+    the checkpoint's epoch, then continued.
+    """
+
+    def __init__(self, live_dir: Path) -> None:
+        self.live_dir = live_dir
+        self.live: Any = None
+        self.in_training_epoch = False
+
+    def on_train_start(self, trainer: Any) -> None:
+        history = _results_history(Path(trainer.csv))
+        done = {epoch: row for epoch, row in history.items() if epoch < trainer.start_epoch}
+        self.live = _write_live_history(self.live_dir, done, keep_open=True)
+
+    def on_train_epoch_end(self, trainer: Any) -> None:
+        self.in_training_epoch = True
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        # ultralytics also fires this event once more after training, for best.pt's final val
+        if not self.in_training_epoch:
+            return
+        self.in_training_epoch = False
+        row = _results_history(Path(trainer.csv)).get(trainer.epoch)
+        if row is None:
+            raise RuntimeError(f"epoch {trainer.epoch + 1} missing from {trainer.csv}")
+        _log_epoch(self.live, trainer.epoch, row)
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.live is not None:
+            self.live.end()
+
+
+# results.csv column -> DVCLive metric name (the plot file under plots/metrics/)
+_LIVE_NAMES = {
+    "train/box_loss": "train/box_loss",
+    "train/cls_loss": "train/cls_loss",
+    "train/dfl_loss": "train/dfl_loss",
+    "val/box_loss": "val/box_loss",
+    "val/cls_loss": "val/cls_loss",
+    "val/dfl_loss": "val/dfl_loss",
+    "metrics/mAP50(B)": "val/mAP50",
+    "metrics/mAP50-95(B)": "val/mAP50-95",
+    "metrics/precision(B)": "val/precision",
+    "metrics/recall(B)": "val/recall",
+}
+
+
+def _results_history(results_csv: Path) -> dict[int, dict[str, float]]:
+    """0-based epoch -> row of ultralytics' results.csv; a re-run epoch (after a resume) keeps
+    its last row."""
+    if not results_csv.exists():
+        return {}
+    with open(results_csv, newline="", encoding="utf-8") as f:
+        rows = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return {int(row["epoch"]) - 1: row for row in rows}
+
+
+def _write_live_history(live_dir: Path, history: dict[int, dict[str, float]],
+                        keep_open: bool = False) -> Any:
+    """Start DVCLive afresh in live_dir and log `history`; returns the Live if keep_open."""
+    from dvclive import Live
+
+    live = Live(dir=str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=None)
+    for epoch in sorted(history):
+        _log_epoch(live, epoch, history[epoch])
+    if keep_open:
+        return live
+    live.end()
+    return None
+
+
+def _log_epoch(live: Any, epoch: int, row: dict[str, float]) -> None:
+    live.step = epoch
+    for column, name in _LIVE_NAMES.items():
+        if column in row:
+            value = row[column]
+            if not math.isfinite(value):
+                log.warning("epoch %d: %s is %s", epoch + 1, column, value)
+            live.log_metric(name, value)
+    live.next_step()
+
+
+@contextlib.contextmanager
+def _no_label_cache_files() -> Iterator[None]:
+    """Keep ultralytics from writing labels/<split>.cache into the dataset directory.
+
+    The dataset is another DVC stage's output: a file added there changes that output's hash,
+    so the next `dvc repro` would rebuild the dataset and retrain. Without the cache file
+    ultralytics rescans the label files each run (seconds, even for the full datasets).
+    """
+    from ultralytics.data import dataset
+
+    def skip_cache_file(prefix: str, path: Path, x: dict, version: str) -> None:
+        x["version"] = version  # the original sets this in place; get_labels() relies on it
+        log.info("not writing label cache %s (the dataset belongs to another stage)", path)
+
+    original = dataset.save_dataset_cache_file
+    dataset.save_dataset_cache_file = skip_cache_file
+    try:
+        yield
+    finally:
+        dataset.save_dataset_cache_file = original
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
