@@ -16,6 +16,7 @@ import numpy as np
 OUTPUTS = Path("outputs")
 INGEST = OUTPUTS / "ingest"
 TRANSLATORS = OUTPUTS / "translators"
+TRANSLATOR_CHECKPOINTS = OUTPUTS / "translator_checkpoints"  # persistent: survives a killed run
 TRANSLATE = OUTPUTS / "translate"
 DATASET = OUTPUTS / "dataset"
 DETECTOR = OUTPUTS / "detector"

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import translators
 from data import read_manifest
-from pipeline.common import INGEST, TRANSLATORS, atomic_dir, run_stage, seed_everything
+from pipeline.common import (
+    INGEST,
+    TRANSLATOR_CHECKPOINTS,
+    TRANSLATORS,
+    atomic_dir,
+    resolve_device,
+    run_stage,
+    seed_everything,
+)
 from pipeline.params import BDD_WEATHER, WEATHERS, load_params
 
 
@@ -23,7 +31,9 @@ def main(argv: list[str]) -> None:
     translator = translators.get(params.translator)
     seed_everything(params.seed)
     with atomic_dir(TRANSLATORS / weather) as tmp:
-        translator.fit(source, target, tmp, params.translator_config())
+        translator.fit(source, target, tmp, params.translator_config(),
+                       device=resolve_device(params.translators.device),
+                       checkpoint_dir=TRANSLATOR_CHECKPOINTS / weather)
     print(f"translator_train@{weather}: {params.translator} fitted on {len(source)} sim frames "
           f"and {len(target)} BDD {BDD_WEATHER[weather]} frames")
 

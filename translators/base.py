@@ -30,8 +30,13 @@ class Translator(Protocol):
     # variation W, so the translate stage feeds it those frames instead of `clone` frames.
     uses_rendered_weather: bool
 
-    def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any) -> None:
-        """Learn from source (sim) and target (real, one weather) frames; save into `out`."""
+    def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any, *,
+            device: torch.device | None = None, checkpoint_dir: Path | None = None) -> None:
+        """Learn from source (sim) and target (real, one weather) frames; save into `out`.
+
+        `checkpoint_dir` outlives a killed run (unlike `out`, which the pipeline writes
+        atomically): a translator that trains for long resumes from what it finds there.
+        """
 
     def load(self, out: Path, device: torch.device) -> None:
         """Load what `fit` saved in `out`, ready to translate on `device`."""

@@ -1,0 +1,123 @@
+"""The whole DVC graph, for real, on a tiny sample world in a temporary copy of the repository.
+
+One test walks through what a new user does: `dvc repro`, a no-op second `dvc repro`, two
+experiments that must not re-run `ingest`, `dvc exp show` / `dvc metrics diff`, `dvc plots show`,
+and a forced re-run that must reproduce metrics.json byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+TINY = {
+    "data": {"sample": {"kitti_frames": 16, "vkitti2_scenes": 1, "vkitti2_frames_per_scene": 8,
+                        "bdd_train_frames_per_weather": 3, "bdd_val_frames_per_weather": 4}},
+    "translators": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "crop_size": 32,
+                                 "n_epochs": 1, "n_epochs_decay": 0},
+                    "nst": {"steps": 2}},
+    "detector": {"epochs": 2, "imgsz": 128, "batch": 8},
+}
+
+
+def merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def run(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "YOLO_CONFIG_DIR": str(cwd / ".yolo"), "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A fresh git + DVC repository holding the project's files and tiny params."""
+    root = tmp_path_factory.mktemp("e2e") / "repo"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    merge(params, TINY)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(root, "git", "init", "-q")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "tiny sample world")
+    return root
+
+
+@pytest.mark.slow
+def test_dvc_graph_end_to_end(repo: Path):
+    out = run(repo, "dvc", "repro")
+    for stage in ("ingest", "translator_train@fog", "translate@overcast", "build_dataset",
+                  "train_detector", "predict", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+
+    metrics = json.loads((repo / "outputs/eval/metrics.json").read_text())
+    assert set(metrics) >= {"map50", "map50_95", "per_class", "occlusion", "weather", "timeofday"}
+    assert set(metrics["occlusion"]) == {"le5", "le10", "all", "0-5", "6-10", "11+"}
+    assert set(metrics["weather"]) >= {"clear", "foggy", "rainy", "overcast"}
+    n_val = 4 * 4
+    assert metrics["occlusion"]["all"]["n_images"] == n_val
+    disjoint = sum(metrics["occlusion"][b]["n_images"] for b in ("0-5", "6-10", "11+"))
+    assert disjoint == n_val
+    assert metrics["occlusion"]["le10"]["n_images"] == (
+        metrics["occlusion"]["0-5"]["n_images"] + metrics["occlusion"]["6-10"]["n_images"])
+    assert 0.0 <= metrics["map50"] <= 1.0 and math.isfinite(metrics["map50"])
+    assert (repo / "outputs/plots/translation_grid.png").stat().st_size > 0
+    assert (repo / "outputs/detector/model/best.pt").exists()
+    # the DVCLive curves have one row per epoch
+    curves = list((repo / "outputs/detector/dvclive/plots/metrics").rglob("*.tsv"))
+    assert curves and all(len(c.read_text().splitlines()) == 1 + 2 for c in curves)
+
+    # nothing changed -> nothing runs
+    again = run(repo, "dvc", "repro")
+    assert "Running stage" not in again
+    assert "up to date" in run(repo, "dvc", "status")
+
+    # a forced re-run reproduces the metrics byte for byte (CPU, same params)
+    first = (repo / "outputs/eval/metrics.json").read_bytes()
+    run(repo, "dvc", "repro", "-f")
+    assert (repo / "outputs/eval/metrics.json").read_bytes() == first
+
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "cyclegan run")
+
+    # experiments vary the translator without re-running ingest
+    for name, sets in (("none", ["translator=none"]),
+                       ("nst", ["translator=nst", "translators.nst.weights=random"])):
+        args = ["dvc", "exp", "run", "-n", name]
+        for assignment in sets:
+            args += ["-S", assignment]
+        out = run(repo, *args)
+        assert "Running stage 'ingest'" not in out
+        assert "Running stage 'translate@fog'" in out
+    shown = run(repo, "dvc", "exp", "show", "--no-pager", "--csv")
+    assert "none" in shown and "nst" in shown
+    diff = run(repo, "dvc", "metrics", "diff", "none", "nst")
+    assert "occlusion.le5.map50" in diff and "occlusion.11+.map50" in diff
+
+    html = run(repo, "dvc", "plots", "show", "-o", "plots_html")
+    page = (repo / "plots_html" / "index.html").read_text()
+    assert "translation_grid.png" in page and "recall" in page, html

@@ -1,0 +1,94 @@
+"""CycleGAN params (`translators.cyclegan` in params.yaml).
+
+Defaults are the REFERENCE design (Zhu et al. 2017, the official pytorch-CycleGAN-and-pix2pix
+defaults); params.yaml holds small demo values for the 2-core sample world.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+# Keys that change how a run is executed or logged, not what it learns: changing them must not
+# invalidate a checkpoint (so a resumed run may, e.g., checkpoint more often).
+RUN_ONLY_KEYS = frozenset({"checkpoint_every", "keep_checkpoints", "sample_every", "n_samples",
+                           "num_workers", "compile"})
+
+
+@dataclass
+class CycleGANConfig:
+    # generator: ResNet-9 (11,378,179 params at ngf 64) or the pix2pix U-Net
+    netG: Literal["resnet", "unet"] = "resnet"
+    ngf: int = 64
+    n_blocks: int = 9                 # residual blocks of the resnet generator
+    unet_downs: int = 8               # U-Net depth; frames are padded to a multiple of 2**downs
+    # discriminator: 70×70 PatchGAN (2,764,737 params at ndf 64), deeper, or pix2pixHD multi-scale
+    netD: Literal["basic", "n_layers", "multiscale"] = "basic"
+    ndf: int = 64
+    n_layers_D: int = 3               # used by n_layers and multiscale; basic is always 3
+    num_D: int = 2                    # scales of the multiscale discriminator
+    leaky_slope: float = 0.2          # LeakyReLU slope in D
+    norm: Literal["instance", "batch", "none"] = "instance"
+    init_gain: float = 0.02           # std of the normal init
+    # data
+    preprocess: Literal["resize_and_crop", "scale_width_and_crop", "crop", "none"] = (
+        "resize_and_crop")
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True                 # random horizontal flips
+    max_images: int | None = None     # per domain, evenly spaced over the given frames
+    # objective
+    gan_mode: Literal["lsgan", "vanilla"] = "lsgan"
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5      # relative to lambda_cycle, as in the paper's code
+    lambda_feature_matching: float = 0.0  # pix2pixHD-style D-feature loss (0 = off)
+    pool_size: int = 50
+    # optimisation
+    batch_size: int = 1
+    lr: float = 0.0002
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_epochs: int = 100               # epochs at the initial lr
+    n_epochs_decay: int = 100         # epochs of linear decay to zero
+    # running
+    num_workers: int = 4              # DataLoader decode workers
+    checkpoint_every: int = 1000      # iterations; also one at every epoch end
+    keep_checkpoints: bool = False    # keep the last checkpoint after a finished run
+    sample_every: int = 1             # epochs between sample grids (0 = never)
+    n_samples: int = 4                # frames per domain in a sample grid
+    amp: bool = True                  # CUDA only: bf16 autocast
+    channels_last: bool = True        # CUDA only
+    compile: bool = False             # CUDA only: torch.compile the training modules
+
+    def __post_init__(self) -> None:
+        positive = ["ngf", "ndf", "n_blocks", "unet_downs", "n_layers_D", "num_D", "load_size",
+                    "crop_size", "batch_size", "n_samples"]
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ValueError(f"translators.cyclegan.{key}: must be >= 1, "
+                                 f"got {getattr(self, key)}")
+        for key in ["n_epochs", "n_epochs_decay", "pool_size", "num_workers",
+                    "checkpoint_every", "sample_every"]:
+            if getattr(self, key) < 0:
+                raise ValueError(f"translators.cyclegan.{key}: must be >= 0, "
+                                 f"got {getattr(self, key)}")
+        if self.n_epochs + self.n_epochs_decay < 1:
+            raise ValueError("translators.cyclegan.n_epochs + n_epochs_decay must be >= 1")
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"translators.cyclegan.max_images: must be >= 1 or null, "
+                             f"got {self.max_images}")
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and (
+                self.load_size < self.crop_size):
+            raise ValueError(f"translators.cyclegan.load_size ({self.load_size}) must be >= "
+                             f"crop_size ({self.crop_size}) with preprocess {self.preprocess}")
+        for key in ["lr", "init_gain"]:
+            if getattr(self, key) <= 0:
+                raise ValueError(f"translators.cyclegan.{key}: must be > 0")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def learning_dict(self) -> dict:
+        """The keys that decide what is learned (a checkpoint is only resumed if they match)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUN_ONLY_KEYS}

@@ -1,0 +1,207 @@
+"""Frames on disk through a translator at full resolution, plus the small I/O helpers every
+translator shares (atomic writes, padding, device choice).
+
+`translate_files` streams: a couple of threads decode the next frames (cv2 releases the GIL)
+while the current batch is translated, so memory stays bounded by a few batches whatever the
+number of frames.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+JPEG_QUALITY = 95
+PAD_MULTIPLE = 4  # every translator sees frames whose sides are multiples of this
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be decoded or written; the message names the file."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """`auto` is CUDA when there is a GPU, else the CPU; asking for CUDA without one is an error."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but torch sees no CUDA GPU; "
+                         "use auto or cpu")
+    return torch.device(name)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same directory, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def list_images(directory: Path) -> list[Path]:
+    """Every .png/.jpg/.jpeg under `directory` (recursively), sorted; an error if there is none."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"image directory {directory} does not exist")
+    images = sorted(p for p in directory.rglob("*")
+                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise FileNotFoundError(f"no {'/'.join(IMAGE_SUFFIXES)} images under {directory}")
+    return images
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """H×W×3 uint8 RGB; a clear error naming the file when it is missing or not an image."""
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise BadImageError(f"cannot decode image {path}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def write_rgb(path: Path, rgb: np.ndarray) -> None:
+    """Encode by the file's extension (JPEG at quality 95) and write atomically."""
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise BadImageError(f"cannot write {path}: extension must be one of {IMAGE_SUFFIXES}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if suffix in (".jpg", ".jpeg") else []
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(rgb[:, :, ::-1]), params)
+    if not ok:
+        raise BadImageError(f"cannot encode image {path}")
+    atomic_write_bytes(path, encoded.tobytes())
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflect-pad the bottom and right so H and W are multiples of `multiple`.
+
+    Reflection (not zeros) keeps the border statistics natural for conv nets; crop back with
+    `[..., :h, :w]`. A pad larger than the image (e.g. a U-Net's 256 on a tiny frame) is done
+    in several reflections, since one reflection can add at most size - 1 pixels.
+    """
+    h, w = images.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    while pad_h or pad_w:
+        cur_h, cur_w = images.shape[-2:]
+        step_h, step_w = min(pad_h, cur_h - 1), min(pad_w, cur_w - 1)
+        if (pad_h and step_h == 0) or (pad_w and step_w == 0):  # a 1-pixel side cannot reflect
+            return F.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
+        images = F.pad(images, (0, step_w, 0, step_h), mode="reflect")
+        pad_h, pad_w = pad_h - step_h, pad_w - step_w
+    return images
+
+
+# --------------------------------------------------------------------------- translate_files
+
+
+def translate_files(
+    translator: Any,
+    inputs: list[Path],
+    output_dir: Path,
+    *,
+    batch_size: int = 4,
+    device: torch.device,
+    names: list[str] | None = None,
+) -> list[Path]:
+    """Translate image files at full resolution; return the written paths, in input order.
+
+    Each output is `output_dir / names[i]` (default: the input's file name) with the same
+    size as its input; the extension of the name picks the encoding. Consecutive frames of
+    equal size are batched; each batch is reflect-padded to a multiple of 4 and cropped back.
+    """
+    names = [p.name for p in inputs] if names is None else list(names)
+    if len(names) != len(inputs):
+        raise ValueError(f"names has {len(names)} entries for {len(inputs)} inputs")
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise ValueError(f"output name {duplicate!r} is given to more than one input")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    outputs = [output_dir / name for name in names]
+    for name, output in zip(names, outputs, strict=True):
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ValueError(f"output name {name!r} must stay inside {output_dir}")
+        if output.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"output name {name!r} needs one of the extensions {IMAGE_SUFFIXES}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    multiple = max(PAD_MULTIPLE, int(getattr(translator, "pad_multiple", PAD_MULTIPLE)))
+
+    with tqdm(total=len(inputs), desc="translate", unit="frame") as progress:
+        for indices, frames in _batches(inputs, batch_size):
+            translated = _translate_batch(translator, frames, device, multiple)
+            for index, rgb in zip(indices, translated, strict=True):
+                write_rgb(outputs[index], rgb)
+            progress.update(len(indices))
+    return outputs
+
+
+def _translate_batch(translator: Any, frames: list[np.ndarray], device: torch.device,
+                     multiple: int) -> list[np.ndarray]:
+    h, w = frames[0].shape[:2]
+    batch = torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float().div_(255)
+    with torch.inference_mode():
+        result = translator(pad_to_multiple(batch, multiple))
+    if result.shape != (len(frames), 3, h + (-h % multiple), w + (-w % multiple)):
+        raise ValueError(f"translator {getattr(translator, 'name', translator)!r} returned shape "
+                         f"{tuple(result.shape)} for input {tuple(batch.shape)} padded to a "
+                         f"multiple of {multiple}; translators must keep the size")
+    result = result[..., :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8)
+    return list(result.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def _batches(inputs: list[Path], batch_size: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """(input indices, decoded frames) of consecutive equal-size frames, decoded ahead."""
+    indices: list[int] = []
+    frames: list[np.ndarray] = []
+    for index, frame in enumerate(_prefetched(inputs, window=2 * batch_size)):
+        if frames and (len(frames) == batch_size or frame.shape != frames[0].shape):
+            yield indices, frames
+            indices, frames = [], []
+        indices.append(index)
+        frames.append(frame)
+    if frames:
+        yield indices, frames
+
+
+def _prefetched(inputs: list[Path], window: int) -> Iterator[np.ndarray]:
+    """Decode in two threads, at most `window` frames ahead, yielding in input order."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        pending: deque[Future[np.ndarray]] = deque()
+        next_index = 0
+        while next_index < len(inputs) or pending:
+            while next_index < len(inputs) and len(pending) < window:
+                pending.append(pool.submit(read_rgb, inputs[next_index]))
+                next_index += 1
+            yield pending.popleft().result()  # re-raises a decode error here, naming the file

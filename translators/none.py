@@ -1,0 +1,46 @@
+"""The baseline `none`: no learned translation.
+
+Its frames for weather W are vKITTI2's own rendered W variation (fog/rain/overcast), which the
+pipeline picks because `uses_rendered_weather` is True; applied to images it is the identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from translators.io import atomic_write_json
+
+
+@dataclass
+class NoTranslatorConfig:
+    """No params: the baseline has nothing to tune."""
+
+
+class NoTranslator:
+    name = "none"
+    Config = NoTranslatorConfig
+    uses_rendered_weather = True
+
+    def fit(self, source: list[Path], target: list[Path], out: Path,
+            cfg: NoTranslatorConfig | None = None, *, device: torch.device | None = None,
+            checkpoint_dir: Path | None = None) -> None:
+        """Nothing to learn; record what was (not) done so the stage has an output."""
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "config.json", {
+            "translator": self.name,
+            "config": {},
+            "note": "identity; the baseline uses vKITTI2's rendered weather variations",
+            "source_frames": len(source),
+            "target_frames": len(target),
+        })
+
+    def load(self, out: Path, device: torch.device) -> None:
+        """Nothing to load: the identity needs no weights."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected B×3×H×W images, got shape {tuple(images.shape)}")
+        return images
