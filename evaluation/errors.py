@@ -1,0 +1,7 @@
+"""The one error type of the evaluation package."""
+
+from __future__ import annotations
+
+
+class EvalInputError(ValueError):
+    """Input that cannot be evaluated; the message names the file, frame and field at fault."""

@@ -1,0 +1,202 @@
+"""Read scored boxes: Scalabel frames (labels with `score`) or COCO results with an images map.
+
+Accepted shapes:
+* Scalabel / BDD100K: `[{"name", "labels": [{"category", "score", "box2d": {x1,y1,x2,y2}}]}]`
+  or `{"frames": [...]}`. A label without box2d (e.g. poly2d) is a counted skip.
+* COCO results: `{"images": [{"id", "file_name"}], "categories": [{"id", "name"}],
+  "annotations": [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]}`; a plain list of
+  results works when `image_id` is already the frame name and `category` (a name) is given.
+  A COCO [x, y, w, h] becomes x2 = x + w, or x + w - 1 in the `bdd` convention.
+
+A missing or non-numeric score, NaN/inf or negative scores, x2 < x1, a missing category and
+duplicated frame names are errors naming the file, frame and field: a guess would silently change
+AP. Predictions for frames absent from `known_images` are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from evaluation.errors import EvalInputError
+
+COLUMNS = ["image_id", "class_name", "x1", "y1", "x2", "y2", "score"]
+_EXAMPLES = 5  # unmatched frame names listed in the report
+
+
+class _Collector:
+    """Column lists plus where each row came from, for error messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[str, list] = {c: [] for c in COLUMNS}
+        self.where: list[str] = []
+        self.skipped_no_box = 0
+
+    def add(self, where: str, image_id: str, category: object, coords: list, score: object) -> None:
+        if not isinstance(category, str) or not category:
+            raise EvalInputError(f"{self.path}: {where}: 'category' missing or not a string")
+        if score is None:
+            raise EvalInputError(f"{self.path}: {where}: 'score' missing")
+        for name, value in (("score", score), *zip(("x1", "y1", "x2", "y2"), coords,
+                                                   strict=True)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise EvalInputError(f"{self.path}: {where}: {name!r} is {value!r}, not a number")
+        for name, value in zip(COLUMNS, (image_id, category, *coords, score), strict=True):
+            self.rows[name].append(value)
+        self.where.append(where)
+
+    def frame(self) -> pd.DataFrame:
+        table = pd.DataFrame({"image_id": pd.array(self.rows["image_id"], dtype="string"),
+                              "class_name": pd.array(self.rows["class_name"], dtype="string"),
+                              **{c: np.asarray(self.rows[c], np.float64) for c in COLUMNS[2:]}})
+        checks = [(~np.isfinite(table["score"]), "score is NaN or infinite"),
+                  (table["score"] < 0, "score is negative")]
+        for column in ("x1", "y1", "x2", "y2"):
+            checks.append((~np.isfinite(table[column]), f"{column} is NaN or infinite"))
+        checks += [(table["x2"] < table["x1"], "x2 < x1"), (table["y2"] < table["y1"], "y2 < y1")]
+        for bad, problem in checks:
+            bad = np.asarray(bad)
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                raise EvalInputError(f"{self.path}: {self.where[first]}: {problem} "
+                                     f"({int(bad.sum())} prediction(s) in all)")
+        return table
+
+
+def _read_json(path: Path) -> object:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: predictions file not found")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise EvalInputError(f"{path}: empty file, expected Scalabel frames or COCO results")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise EvalInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
+                             f"{err.msg}") from err
+
+
+def _scalabel(frames: list, out: _Collector) -> int:
+    seen: set[str] = set()
+    progress = tqdm(frames, desc="predictions", unit="frame", leave=False,
+                    disable=len(frames) < 1000)
+    for index, frame in enumerate(progress):
+        name = frame.get("name") if isinstance(frame, dict) else None
+        if not isinstance(name, str) or not name:
+            raise EvalInputError(f"{out.path}: frame #{index}: 'name' missing or not a string")
+        if name in seen:
+            raise EvalInputError(f"{out.path}: frame #{index}: duplicated frame name {name!r}")
+        seen.add(name)
+        labels = frame.get("labels")
+        if not isinstance(labels, list | None):
+            raise EvalInputError(f"{out.path}: frame {name!r}: 'labels' is not a list")
+        for label_index, label in enumerate(labels or []):
+            where = f"frame {name!r} label #{label_index}"
+            if not isinstance(label, dict):
+                raise EvalInputError(f"{out.path}: {where}: not a JSON object")
+            box = label.get("box2d")
+            if box is None:
+                out.skipped_no_box += 1
+                continue
+            if not isinstance(box, dict):
+                raise EvalInputError(f"{out.path}: {where}: 'box2d' is not an object")
+            coords = [box.get(k) for k in ("x1", "y1", "x2", "y2")]
+            out.add(where, name, label.get("category"), coords, label.get("score"))
+    return len(frames)
+
+
+def _id_map(entries: object, key: str, path: Path, field: str) -> dict:
+    """COCO `images` / `categories` as {id: name}; also accepts a plain {id: name} dict."""
+    if isinstance(entries, dict):
+        return {str(k): v for k, v in entries.items()}
+    if not isinstance(entries, list):
+        raise EvalInputError(f"{path}: '{field}' must be a list of {{'id', '{key}'}}")
+    mapping = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get(key), str):
+            raise EvalInputError(f"{path}: '{field}' entry {entry!r} lacks 'id' or '{key}'")
+        mapping[str(entry["id"])] = entry[key]
+    return mapping
+
+
+def _coco(document: object, out: _Collector, convention: str) -> int:
+    if isinstance(document, dict):
+        results = document.get("annotations", document.get("results"))
+        images = _id_map(document.get("images", {}), "file_name", out.path, "images")
+        categories = _id_map(document.get("categories", {}), "name", out.path, "categories")
+    else:
+        results, images, categories = document, {}, {}
+    if not isinstance(results, list):
+        raise EvalInputError(f"{out.path}: expected an 'annotations' list of COCO results")
+    extra = 1.0 if convention == "bdd" else 0.0
+    for index, result in enumerate(results):
+        where = f"result #{index}"
+        if not isinstance(result, dict):
+            raise EvalInputError(f"{out.path}: {where}: not a JSON object")
+        image_id = result.get("image_id")
+        name = images.get(str(image_id)) if images else image_id
+        if not isinstance(name, str):
+            raise EvalInputError(f"{out.path}: {where}: image_id {image_id!r} is not in the "
+                                 "'images' map (and is not a frame name)")
+        category = result.get("category")
+        if category is None and "category_id" in result:
+            category = categories.get(str(result["category_id"]))
+            if category is None:
+                raise EvalInputError(f"{out.path}: {where}: category_id "
+                                     f"{result['category_id']!r} is not in 'categories'")
+        bbox = result.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
+            raise EvalInputError(f"{out.path}: {where}: 'bbox' must be [x, y, w, h] numbers")
+        x, y, w, h = (float(v) for v in bbox)
+        if w < 0 or h < 0 or math.isnan(w) or math.isnan(h):
+            raise EvalInputError(f"{out.path}: {where}: 'bbox' width/height {w}, {h} < 0")
+        out.add(f"{where} (image {name!r})", name, category,
+                [x, y, x + w - extra, y + h - extra], result.get("score"))
+    return len({r.get("image_id") for r in results if isinstance(r, dict)})
+
+
+def _is_coco(document: object) -> bool:
+    if isinstance(document, dict):
+        return "annotations" in document or "results" in document
+    return bool(document) and isinstance(document[0], dict) and "bbox" in document[0]
+
+
+def load_predictions(path: Path, known_images: set[str] | None = None, *,
+                     convention: str = "coco") -> tuple[pd.DataFrame, dict]:
+    """Predictions table (image_id, class_name, x1, y1, x2, y2, score) and a report of skips.
+
+    `convention` only matters for COCO [x, y, w, h] input (see the module docstring).
+    """
+    path = Path(path)
+    document = _read_json(path)
+    out = _Collector(path)
+    if isinstance(document, dict) and "frames" in document:
+        document = document["frames"]
+    if not isinstance(document, list | dict):
+        raise EvalInputError(f"{path}: expected a list of frames, {{'frames': [...]}} or COCO "
+                             "results")
+    if _is_coco(document):
+        fmt, n_frames = "coco", _coco(document, out, convention)
+    elif isinstance(document, list):
+        fmt, n_frames = "scalabel", _scalabel(document, out)
+    else:
+        raise EvalInputError(f"{path}: JSON object without 'frames' or 'annotations'")
+    table = out.frame()
+    report = {"file": str(path), "format": fmt, "n_frames": n_frames,
+              "n_boxes_read": len(table), "skipped": {"no_box2d": out.skipped_no_box}}
+    if known_images is not None:
+        unknown = ~table["image_id"].isin(known_images).to_numpy()
+        names = sorted(set(table["image_id"][unknown]))
+        report["skipped"]["unknown_frame"] = int(unknown.sum())
+        report["unmatched_prediction_frames"] = len(names)
+        report["unmatched_frame_examples"] = names[:_EXAMPLES]
+        table = table[~unknown].reset_index(drop=True)
+    report["n_predictions"] = len(table)
+    return table, report
