@@ -66,7 +66,7 @@ def split_kitti(kitti: IngestResult, val_fraction: float, seed: int):
 
 def write_translation_grid(clone: IngestResult, weather_sets: dict[str, IngestResult],
                            out: Path) -> None:
-    """source | fog | rain | overcast for a few frames: the first thing to look at in `dvc plots`."""
+    """source | fog | rain | overcast for a few frames: the first plot to look at."""
     images = clone.images.sort_values("image_id").reset_index(drop=True)
     rows = []
     for i in np.linspace(0, len(images) - 1, num=min(GRID_ROWS, len(images))).astype(int):

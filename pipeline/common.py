@@ -61,14 +61,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str):  # -> torch.device
-    """`auto` is CUDA when there is a GPU, else the CPU; asking for CUDA without one is an error."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA GPU; use auto or cpu")
-    return torch.device(name)

@@ -84,7 +84,8 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     classes: ClassParams = field(default_factory=ClassParams)
     translator: str = "cyclegan"
-    weathers: list[Literal["fog", "rain", "overcast"]] = field(default_factory=lambda: list(WEATHERS))
+    weathers: list[Literal["fog", "rain", "overcast"]] = field(
+        default_factory=lambda: list(WEATHERS))
     translators: TranslatorsParams = field(default_factory=lambda: TranslatorsParams())
     dataset: DatasetParams = field(default_factory=DatasetParams)
     detector: DetectorConfig = field(default_factory=DetectorConfig)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -22,13 +21,12 @@ from pipeline.common import (
     TRANSLATE,
     TRANSLATORS,
     atomic_dir,
-    resolve_device,
     run_stage,
     seed_everything,
 )
 from pipeline.params import WEATHERS, load_params
 from translators.geometry import edge_similarity
-from translators.io import translate_files
+from translators.io import read_rgb, resolve_device, translate_files
 
 GEOMETRY_FRAMES = 64  # frames checked per weather; evenly spaced, enough for a stable mean
 
@@ -103,13 +101,6 @@ def _geometry(sources: list[Path], outputs: list[Path]) -> dict:
         scores.append(float(edge_similarity(source, output)[0]))
     return {"edge_similarity_mean": float(np.mean(scores)),
             "edge_similarity_min": float(np.min(scores)), "frames_checked": len(scores)}
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path}")
-    return image[:, :, ::-1].copy()
 
 
 def _tensor(rgb: np.ndarray) -> torch.Tensor:

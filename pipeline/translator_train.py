@@ -15,11 +15,11 @@ from pipeline.common import (
     TRANSLATOR_CHECKPOINTS,
     TRANSLATORS,
     atomic_dir,
-    resolve_device,
     run_stage,
     seed_everything,
 )
 from pipeline.params import BDD_WEATHER, WEATHERS, load_params
+from translators.io import resolve_device
 
 
 def main(argv: list[str]) -> None:
