@@ -30,10 +30,12 @@ def main(argv: list[str]) -> None:
     source, target = training_frames(weather)
     translator = translators.get(params.translator)
     seed_everything(params.seed)
+    checkpoints = TRANSLATOR_CHECKPOINTS / weather
     with atomic_dir(TRANSLATORS / weather) as tmp:
         translator.fit(source, target, tmp, params.translator_config(),
                        device=resolve_device(params.translators.device),
-                       checkpoint_dir=TRANSLATOR_CHECKPOINTS / weather)
+                       checkpoint_dir=checkpoints)
+    checkpoints.mkdir(parents=True, exist_ok=True)  # a DVC out even when nothing was left in it
     print(f"translator_train@{weather}: {params.translator} fitted on {len(source)} sim frames "
           f"and {len(target)} BDD {BDD_WEATHER[weather]} frames")
 
