@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
     seed_everything(params.seed)
     checkpoints = TRANSLATOR_CHECKPOINTS / weather
     with atomic_dir(TRANSLATORS / weather) as tmp:
-        translator.fit(source, target, tmp, params.translator_config(),
+        translator.fit(source, target, tmp, params.translator_config(), weather=weather,
                        device=resolve_device(params.translators.device),
                        checkpoint_dir=checkpoints)
     checkpoints.mkdir(parents=True, exist_ok=True)  # a DVC out even when nothing was left in it

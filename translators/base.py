@@ -31,8 +31,9 @@ class Translator(Protocol):
     uses_rendered_weather: bool
 
     def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any, *,
-            device: torch.device | None = None, checkpoint_dir: Path | None = None) -> None:
-        """Learn from source (sim) and target (real, one weather) frames; save into `out`.
+            weather: str | None = None, device: torch.device | None = None,
+            checkpoint_dir: Path | None = None) -> None:
+        """Learn from source (sim) and target (real, `weather`) frames; save into `out`.
 
         `checkpoint_dir` outlives a killed run (unlike `out`, which the pipeline writes
         atomically): a translator that trains for long resumes from what it finds there.

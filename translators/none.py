@@ -25,8 +25,8 @@ class NoTranslator:
     uses_rendered_weather = True
 
     def fit(self, source: list[Path], target: list[Path], out: Path,
-            cfg: NoTranslatorConfig | None = None, *, device: torch.device | None = None,
-            checkpoint_dir: Path | None = None) -> None:
+            cfg: NoTranslatorConfig | None = None, *, weather: str | None = None,
+            device: torch.device | None = None, checkpoint_dir: Path | None = None) -> None:
         """Nothing to learn; record what was (not) done so the stage has an output."""
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "config.json", {

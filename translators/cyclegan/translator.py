@@ -25,7 +25,8 @@ class CycleGAN:
         self.pad_multiple = 4
 
     def fit(self, source: list[Path], target: list[Path], out: Path,
-            cfg: CycleGANConfig | None = None, *, device: torch.device | str | None = None,
+            cfg: CycleGANConfig | None = None, *, weather: str | None = None,
+            device: torch.device | str | None = None,
             checkpoint_dir: Path | None = None) -> None:
         """Train sim (source) -> real (target); resumes from `checkpoint_dir` if it holds a
         checkpoint of the same params and frames (default out/checkpoints)."""

@@ -1,0 +1,156 @@
+"""Fourier Domain Adaptation (Yang & Soatto, CVPR 2020): a training-free weather look.
+
+Each source frame keeps its Fourier phase (which carries edges and geometry) and takes the
+centred low-frequency amplitude (global colour, brightness, haze) of a real frame of the
+target weather, resized to the source size. `fit` only picks and stores the reference frames.
+
+The reference-frame helpers here (`pick_references`, `save_references`, `load_image`,
+`read_config`) are shared with the NST translator, which stores its style frames the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from translators.io import atomic_write_bytes, atomic_write_json, read_rgb
+
+CONFIG_FILE = "config.json"
+
+
+# ---------------------------------------------------------------- shared reference-frame helpers
+
+
+def read_config(out: Path) -> dict[str, Any]:
+    """What `fit` wrote to `out/config.json`; a clear error when fit has not run."""
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the translator's fit into {out} first")
+    return json.loads(path.read_text())
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """An image file as a 3×H×W float tensor in [0, 1]."""
+    return torch.from_numpy(read_rgb(Path(path))).permute(2, 0, 1).float().div(255.0)
+
+
+def pick_references(target: list[Path], count: int) -> list[Path]:
+    """A seeded choice (global torch RNG, seeded by the pipeline) of `count` target frames.
+
+    Sorting first makes the choice independent of the order the frames were listed in.
+    """
+    if not target:
+        raise ValueError("no target (real weather) frames given to fit")
+    if count < 1:
+        raise ValueError(f"need at least one reference frame, got count={count}")
+    ordered = sorted(Path(path) for path in target)
+    order = torch.randperm(len(ordered))[: min(count, len(ordered))]
+    return [ordered[int(i)] for i in order]
+
+
+def save_references(paths: list[Path], out: Path, stem: str = "reference") -> list[str]:
+    """Copy the chosen frames (bytes unchanged) into `out` atomically; returns the new names."""
+    names = []
+    for index, path in enumerate(paths):
+        read_rgb(path)  # fail now, naming the file, rather than at translate time
+        name = f"{stem}_{index:03d}{path.suffix.lower()}"
+        atomic_write_bytes(out / name, path.read_bytes())
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------- the method
+
+
+def low_frequency_swap(source: torch.Tensor, target: torch.Tensor, beta: float) -> torch.Tensor:
+    """FDA's amplitude swap. source, target: B×C×H×W (same size) -> B×C×H×W, not clamped.
+
+    The swapped window is the centred (2b+1)×(2b+1) square of the shifted spectrum, with
+    b = floor(min(H, W)·β), as in the paper's code; unlike that code, β = 0 swaps nothing
+    (the paper's code would still swap the DC term), so β = 0 is the identity. The window is
+    symmetric about DC, so working on the half spectrum of a real image (rfft2) is exact.
+    """
+    if source.shape != target.shape:
+        raise ValueError(f"source {tuple(source.shape)} and target {tuple(target.shape)} differ")
+    height, width = source.shape[-2:]
+    spectrum = torch.fft.rfft2(source.double())
+    if beta > 0:
+        half = math.floor(min(height, width) * beta)
+        centre_h, centre_w = height // 2, width // 2  # where fftshift puts the DC term
+        window = torch.zeros(height, width, dtype=torch.bool, device=source.device)
+        window[centre_h - half : centre_h + half + 1, centre_w - half : centre_w + half + 1] = True
+        window = torch.fft.ifftshift(window)[:, : width // 2 + 1]  # the rfft2 layout
+        amplitude = torch.where(window, torch.fft.rfft2(target.double()).abs(), spectrum.abs())
+        spectrum = torch.polar(amplitude, spectrum.angle())
+    return torch.fft.irfft2(spectrum, s=(height, width)).to(source.dtype)
+
+
+@dataclass
+class FDAConfig:
+    beta: float = 0.01  # half-width of the swapped window / min(H, W); the paper's 0.01
+    n_references: int = 100  # target frames kept by fit (a seeded subset), one drawn per image
+
+
+class FourierDomainAdaptation:
+    """FDA translator: reference frames chosen at fit, one drawn per image at translate time."""
+
+    name = "fda"
+    Config = FDAConfig
+    uses_rendered_weather = False
+
+    def __init__(self) -> None:
+        self.cfg = FDAConfig()
+        self.references: list[Path] = []
+        self.device = torch.device("cpu")
+        self._resized: dict[tuple[int, int, int], torch.Tensor] = {}
+
+    def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any = None, *,
+            weather: str | None = None, device: torch.device | None = None,
+            checkpoint_dir: Path | None = None) -> None:
+        cfg = cfg if cfg is not None else FDAConfig()
+        if not 0.0 <= cfg.beta <= 0.5:
+            raise ValueError(f"translators.fda.beta must be in [0, 0.5], got {cfg.beta}")
+        if cfg.n_references < 1:
+            raise ValueError(f"translators.fda.n_references must be >= 1, got {cfg.n_references}")
+        names = save_references(pick_references(target, cfg.n_references), out)
+        atomic_write_json(
+            out / CONFIG_FILE, {"translator": self.name, "config": asdict(cfg), "references": names}
+        )
+
+    def load(self, out: Path, device: torch.device | str = "cpu") -> None:
+        saved = read_config(out)
+        self.cfg = FDAConfig(**saved["config"])
+        self.references = [out / name for name in saved["references"]]
+        self.device = torch.device(device)
+        self._resized.clear()
+
+    def _resized_reference(self, index: int, height: int, width: int) -> torch.Tensor:
+        """Reference `index` resized to the source size; a few recent ones are kept."""
+        key = (index, height, width)
+        if key not in self._resized:
+            if len(self._resized) >= 32:
+                self._resized.pop(next(iter(self._resized)))  # drop the oldest
+            image = load_image(self.references[index]).to(self.device)
+            self._resized[key] = F.interpolate(
+                image[None],
+                size=(height, width),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )[0]
+        return self._resized[key]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.references:
+            raise RuntimeError("FourierDomainAdaptation: call load(out, device) first")
+        batch, _, height, width = images.shape
+        choice = torch.randint(len(self.references), (batch,))  # seeded by the pipeline
+        target = torch.stack([self._resized_reference(int(i), height, width) for i in choice])
+        out = low_frequency_swap(images.to(self.device), target, self.cfg.beta)
+        return out.clamp(0.0, 1.0).to(images.device, images.dtype)

@@ -1,0 +1,194 @@
+"""Physics-style baseline: albumentations' RandomFog / RandomRain plus an overcast colour grade.
+
+No learning: `fit` only records which weather this instance serves (the `weather` field, or
+else the name of the `out` directory, as the pipeline trains into
+outputs/translator_train/<weather>). Every frame gets its own albumentations seed drawn
+from the global torch RNG (which the pipeline seeds), so a run is reproducible frame by frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from translators.fda import read_config
+from translators.io import atomic_write_json
+
+WEATHERS = ("fog", "rain", "overcast")
+
+
+class UnknownWeatherError(ValueError):
+    """The weather to imitate is not one of fog, rain, overcast."""
+
+
+@dataclass
+class Grade:
+    """The flat light of a cloudy day; each is a [min, max] factor range sampled per frame
+    (1 = unchanged): brightness scales, contrast and saturation blend towards grey."""
+
+    brightness: list[float] = field(default_factory=lambda: [0.8, 0.95])
+    contrast: list[float] = field(default_factory=lambda: [0.6, 0.8])
+    saturation: list[float] = field(default_factory=lambda: [0.4, 0.7])
+
+
+# Per-weather grades are subclasses (not factory arguments) so that a partial override in
+# params.yaml keeps the other fields of *that weather's* defaults.
+@dataclass
+class FogGrade(Grade):
+    # RandomFog's particles cluster at the centre and are sparse on wide frames (1242×375);
+    # a brighter, flatter grade supplies the whitish airlight of fog over the whole frame.
+    brightness: list[float] = field(default_factory=lambda: [1.15, 1.35])
+    contrast: list[float] = field(default_factory=lambda: [0.4, 0.6])
+    saturation: list[float] = field(default_factory=lambda: [0.3, 0.5])
+
+
+@dataclass
+class RainGrade(Grade):
+    contrast: list[float] = field(default_factory=lambda: [0.7, 0.9])
+
+
+@dataclass
+class FogEffect:
+    fog_coef_range: list[float] = field(default_factory=lambda: [0.5, 0.8])  # fog intensity
+    alpha_coef: float = 0.08  # transparency of each fog particle
+    grade: FogGrade = field(default_factory=FogGrade)
+
+
+@dataclass
+class RainEffect:
+    rain_type: Literal["drizzle", "heavy", "torrential", "default"] = "drizzle"  # drop count
+    slant_range: list[float] = field(default_factory=lambda: [-10.0, 10.0])  # degrees
+    drop_length: int | None = None  # pixels; None = frame height // 8
+    drop_width: int = 1
+    blur_value: int = 3  # rainy-view blur kernel
+    brightness_coefficient: float = 0.8
+    grade: RainGrade = field(default_factory=RainGrade)
+
+
+@dataclass
+class OvercastEffect:
+    grade: Grade = field(default_factory=Grade)
+
+
+@dataclass
+class WeatherEffectsConfig:
+    weather: Literal["fog", "rain", "overcast"] | None = None  # None: the fit out dir's name
+    fog: FogEffect = field(default_factory=FogEffect)
+    rain: RainEffect = field(default_factory=RainEffect)
+    overcast: OvercastEffect = field(default_factory=OvercastEffect)
+
+
+def _from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a (nested) config dataclass from its asdict() form."""
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in values:
+            value = values[f.name]
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            kwargs[f.name] = _from_dict(type(default), value) if is_dataclass(default) else value
+    return cls(**kwargs)
+
+
+def _albumentations():
+    # albumentations asks PyPI for a newer version when imported; nothing may go online here.
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations
+
+    return albumentations
+
+
+def build_effect(weather: str, cfg: WeatherEffectsConfig):
+    """The albumentations pipeline for one weather (every step always applied)."""
+    A = _albumentations()
+    if weather not in WEATHERS:
+        raise UnknownWeatherError(f"weatherfx: weather {weather!r} is not one of {WEATHERS}")
+    try:
+        return A.Compose(_steps(A, weather, cfg), seed=0)
+    except Exception as error:  # albumentations validates its arguments (pydantic)
+        raise ValueError(f"translators.weatherfx.{weather}: {error}") from error
+
+
+def _grade(A, grade: Grade):
+    return A.ColorJitter(
+        brightness=tuple(grade.brightness),
+        contrast=tuple(grade.contrast),
+        saturation=tuple(grade.saturation),
+        hue=(0.0, 0.0),
+        p=1.0,
+    )
+
+
+def _steps(A, weather: str, cfg: WeatherEffectsConfig) -> list:
+    if weather == "fog":
+        fog = cfg.fog
+        return [
+            _grade(A, fog.grade),
+            A.RandomFog(fog_coef_range=tuple(fog.fog_coef_range), alpha_coef=fog.alpha_coef, p=1.0),
+        ]
+    if weather == "rain":
+        rain = cfg.rain
+        return [
+            _grade(A, rain.grade),
+            A.RandomRain(
+                slant_range=tuple(rain.slant_range),
+                drop_length=rain.drop_length,
+                drop_width=rain.drop_width,
+                blur_value=rain.blur_value,
+                brightness_coefficient=rain.brightness_coefficient,
+                rain_type=rain.rain_type,
+                p=1.0,
+            ),
+        ]
+    return [_grade(A, cfg.overcast.grade)]
+
+
+class WeatherEffects:
+    name = "weatherfx"
+    Config = WeatherEffectsConfig
+    uses_rendered_weather = False
+
+    def __init__(self) -> None:
+        self.cfg = WeatherEffectsConfig()
+        self.weather: str | None = None
+        self.effect = None
+
+    def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any = None, *,
+            weather: str | None = None, device: torch.device | None = None,
+            checkpoint_dir: Path | None = None) -> None:
+        cfg = cfg if cfg is not None else WeatherEffectsConfig()
+        weather = cfg.weather or weather or Path(out).name
+        if weather not in WEATHERS:
+            origin = "translators.weatherfx.weather" if cfg.weather else f"the fit directory {out}"
+            raise UnknownWeatherError(
+                f"weatherfx: weather {weather!r} (from {origin}) is not one of {WEATHERS}; "
+                "set translators.weatherfx.weather or fit into a directory named by the weather"
+            )
+        build_effect(weather, cfg)  # bad parameters fail at fit, not at translate time
+        atomic_write_json(
+            out / "config.json",
+            {"translator": self.name, "weather": weather, "config": asdict(cfg)},
+        )
+
+    def load(self, out: Path, device: torch.device | str = "cpu") -> None:
+        saved = read_config(out)
+        self.cfg = _from_dict(WeatherEffectsConfig, saved["config"])
+        self.weather = saved["weather"]
+        self.effect = build_effect(self.weather, self.cfg)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Runs on the CPU (albumentations is OpenCV/NumPy); returns on the input's device."""
+        if self.effect is None:
+            raise RuntimeError("WeatherEffects: call load(out, device) first")
+        frames = images.detach().clamp(0, 1).mul(255).round().to("cpu", torch.uint8)
+        seeds = torch.randint(0, 2**31 - 1, (len(frames),))  # the pipeline seeds torch
+        results = []
+        for frame, seed in zip(frames.permute(0, 2, 3, 1).numpy(), seeds.tolist(), strict=True):
+            self.effect.set_random_seed(seed)
+            results.append(self.effect(image=np.ascontiguousarray(frame))["image"])
+        out = torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).float().div(255.0)
+        return out.to(images.device, images.dtype)
