@@ -1,4 +1,4 @@
-"""The procedural sample world (data/sample.py): exact real formats, sane labels, reproducible.
+"""The procedural sample world (data/sample/): exact real formats, sane labels, reproducible.
 
 Everything is parsed with plain code here (not with the project's readers), so a format slip in
 the writer cannot be hidden by the same slip in a reader.

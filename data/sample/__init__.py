@@ -1,0 +1,121 @@
+"""The built-in procedural sample world: tiny KITTI, vKITTI2 and BDD100K look-alikes on disk.
+
+Why it exists: the whole graph (ingest -> translate -> train -> evaluate) must run end to end
+without the real downloads, and the demo must still mean something. So the three datasets are
+written in their exact real formats and layouts (the real readers read them) from one 3-D road
+world seen by a pinhole camera:
+
+- geometry: vehicles are a few 3-D boxes each (car: low body + narrower cabin; van: tall box +
+  short bonnet; truck: cab + long cargo box; bus: long box with a row of windows), drawn far to
+  near, so they occlude each other the way real traffic does;
+- labels: the amodal box of each drawn silhouette, clipped to the image; occlusion comes from the
+  fraction of the silhouette still visible once everything nearer has been drawn;
+- looks: vKITTI2 is flat-shaded "sim" with its own cheap weather variations; KITTI and BDD100K are
+  "photographic" (textures, shading, sensor noise, blur, JPEG) and BDD's weather is physical
+  (depth haze, slanted rain streaks + lens droplets + wet reflections, flat overcast light).
+
+Everything is drawn from numpy Generators seeded per frame, so the same seed gives byte-identical
+files, and changing one count does not reshuffle the other datasets.
+
+Modules, in dependency order:
+
+- config.py: SampleConfig, SampleWorld / world_paths, shared constants (label rules, weathers);
+- camera.py: the pinhole camera and the KITTI / vKITTI2 / BDD100K cameras;
+- things.py: vehicles, pedestrians, buildings, trees as 3-D parts; the vehicle catalogue;
+- road.py: road layouts, the Frame, placement of traffic, pedestrians and scenery;
+- projection.py: things -> image polygons; the label pass (boxes, occlusion, id / depth maps);
+- looks.py: sim vs photographic painting, weather effects, the sensor;
+- datasets.py: the KITTI, vKITTI2 and BDD100K writers (files, labels, occlusion buckets);
+- overview.py: render_overview, the README picture of a written world;
+- this file: write_sample_world, the entry point, and the public names re-exported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from data.sample.camera import Camera
+from data.sample.config import (
+    BDD_BUCKETS,
+    BDD_WEATHERS,
+    VKITTI2_VARIATIONS,
+    SampleConfig,
+    SampleWorld,
+    world_paths,
+)
+from data.sample.datasets import (
+    bdd_labels,
+    bdd_records,
+    bucket_of,
+    kitti_lines,
+    n_occluded_vehicles,
+    write_bdd,
+    write_kitti,
+    write_vkitti2,
+)
+from data.sample.overview import render_overview
+from data.sample.projection import Seen, label_pass, paint_order
+from data.sample.road import Frame, Road
+from data.sample.things import Detail, Part, Thing
+
+__all__ = [
+    "BDD_BUCKETS",
+    "BDD_WEATHERS",
+    "VKITTI2_VARIATIONS",
+    "Camera",
+    "Detail",
+    "Frame",
+    "Part",
+    "Road",
+    "SampleConfig",
+    "SampleWorld",
+    "Seen",
+    "Thing",
+    "bdd_labels",
+    "bdd_records",
+    "bucket_of",
+    "kitti_lines",
+    "label_pass",
+    "n_occluded_vehicles",
+    "paint_order",
+    "render_overview",
+    "world_paths",
+    "write_bdd",
+    "write_kitti",
+    "write_sample_world",
+    "write_vkitti2",
+]
+
+
+# write_sample_world looks the writers up in this module, so a test can replace one here.
+def write_sample_world(root: Path, cfg: SampleConfig, seed: int) -> SampleWorld:
+    """Write the whole sample world under `root` (replacing it atomically) and say where it is."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    root = Path(root).resolve()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        write_kitti(tmp / "kitti", cfg, seed)
+        (tmp / "vkitti2").mkdir()
+        write_vkitti2(tmp / "vkitti2", cfg, seed)
+        write_bdd(tmp / "bdd100k", cfg, seed)
+        _replace_dir(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return world_paths(root)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap a finished directory into place; the old one is removed only after the swap."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "world")
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,68 @@
+"""What to write and where it lands: SampleConfig, SampleWorld / world_paths, and the constants
+every part of the sample world shares (label rules, dataset variations and weathers, occlusion
+buckets, encoder settings, seed streams)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+Color = tuple[float, float, float]  # BGR in 0..1
+
+
+@dataclass
+class SampleConfig:
+    """params.yaml `data.sample`: how much of each dataset to write, and how wide the frames are."""
+
+    kitti_frames: int = 48
+    vkitti2_scenes: int = 2
+    vkitti2_frames_per_scene: int = 24
+    bdd_train_frames_per_weather: int = 12
+    bdd_val_frames_per_weather: int = 16
+    # KITTI/vKITTI2 frames are width x round(width*375/1242); BDD frames width x width*9/16
+    width: int = 320
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"data.sample.{f.name} must be an integer >= 0, got {value!r}")
+        if self.width < 64:
+            raise ValueError(f"data.sample.width must be >= 64 pixels, got {self.width}")
+
+
+@dataclass
+class SampleWorld:
+    """Where each dataset root of a written sample world is (the paths the real readers take)."""
+
+    kitti_root: Path  # holds training/image_2 and training/label_2
+    vkitti2_root: Path  # holds SceneXX/<variation>/...
+    bdd100k_images: Path  # holds train/ and val/
+    bdd100k_labels_train: Path
+    bdd100k_labels_val: Path
+
+
+# Label rules shared by all three datasets.
+OCCLUDED_BELOW = 0.85  # visible fraction below which a vehicle is "occluded" (BDD, KITTI level 1)
+LARGELY_OCCLUDED_BELOW = 0.5  # KITTI occlusion level 2
+MIN_VISIBLE_FRACTION = 0.15  # less visible than this: not labelled at all
+MIN_BOX_HEIGHT = 8.0  # pixels; smaller: not labelled (KITTI: a DontCare region instead, sometimes)
+
+VKITTI2_VARIATIONS = ("clone", "fog", "rain", "overcast", "morning", "sunset")
+BDD_WEATHERS = ("clear", "foggy", "rainy", "overcast")
+BDD_BUCKETS = ((0, 5), (6, 10), (11, 1_000_000))  # occluded vehicles per frame, disjoint
+BDD_COUNTED = ("car", "truck")  # the classes that count towards n_occluded_vehicles
+JPEG_QUALITY_SIM = 95
+JPEG_QUALITY_BDD = 88
+PNG_COMPRESSION = 3
+NEAR_PLANE = 1.0  # metres; geometry closer than this is clamped (it is off-screen anyway)
+
+# Seed streams: every frame has its own Generator, keyed by (seed, stream, index).
+STREAM_KITTI, STREAM_VKITTI2, STREAM_BDD_TRAIN, STREAM_BDD_VAL = 1, 2, 3, 4
+
+
+def world_paths(root: Path) -> SampleWorld:
+    root = Path(root)
+    labels = root / "bdd100k" / "labels" / "det_20"
+    return SampleWorld(root / "kitti", root / "vkitti2", root / "bdd100k" / "images" / "100k",
+                       labels / "det_train.json", labels / "det_val.json")
