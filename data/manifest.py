@@ -295,7 +295,9 @@ def _pil_size(handle: BinaryIO) -> tuple[str, tuple[int, int] | None]:
     try:
         with Image.open(handle) as image:
             return image.format or "unknown", image.size
-    except (UnidentifiedImageError, ValueError):
+    except (UnidentifiedImageError, ValueError, ImportError):
+        # ImportError: once ultralytics is imported it wraps Image.open and, on a file PIL cannot
+        # identify, tries to import an optional HEIF plugin instead of raising the PIL error
         return "unknown format", None
 
 

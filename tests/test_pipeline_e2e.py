@@ -115,7 +115,7 @@ def test_dvc_graph_end_to_end(repo: Path):
         assert "Running stage 'translate@fog'" in out
     shown = run(repo, "dvc", "exp", "show", "--no-pager", "--csv")
     assert "none" in shown and "nst" in shown
-    diff = run(repo, "dvc", "metrics", "diff", "none", "nst")
+    diff = run(repo, "dvc", "metrics", "diff", "--all", "none", "nst")
     assert "occlusion.le5.map50" in diff and "occlusion.11+.map50" in diff
 
     html = run(repo, "dvc", "plots", "show", "-o", "plots_html")

@@ -288,7 +288,8 @@ def _sample_grid(model: CycleGANModel, fixed_A: torch.Tensor | None,
     fake_A = model.translate(fixed_B, "BtoA")
     rec_B = model.translate(fake_A, "AtoB")
     columns = [fixed_A, fake_B, rec_A, fixed_B, fake_A, rec_B]
-    rows = [torch.cat([c[i].cpu() for c in columns], dim=2) for i in range(len(fixed_A))]
+    n_rows = min(len(fixed_A), len(fixed_B))  # a domain may have fewer frames than n_samples
+    rows = [torch.cat([c[i].cpu() for c in columns], dim=2) for i in range(n_rows)]
     grid = torch.cat(rows, dim=1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
     path = checkpoint_dir / "samples" / f"epoch_{epoch + 1:04d}.png"
     write_rgb(path, grid.permute(1, 2, 0).numpy())
