@@ -106,7 +106,9 @@ def test_dvc_graph_end_to_end(repo: Path):
 
     # experiments vary the translator without re-running ingest
     for name, sets in (("none", ["translator=none"]),
-                       ("nst", ["translator=nst", "translators.nst.weights=random"])):
+                       ("nst", ["translator=nst", "translators.nst.weights=random"]),
+                       ("fda", ["translator=fda"]),
+                       ("weatherfx", ["translator=weatherfx"])):
         args = ["dvc", "exp", "run", "-n", name]
         for assignment in sets:
             args += ["-S", assignment]
@@ -114,7 +116,7 @@ def test_dvc_graph_end_to_end(repo: Path):
         assert "Running stage 'ingest'" not in out
         assert "Running stage 'translate@fog'" in out
     shown = run(repo, "dvc", "exp", "show", "--no-pager", "--csv")
-    assert "none" in shown and "nst" in shown
+    assert all(name in shown for name in ("none", "nst", "fda", "weatherfx"))
     diff = run(repo, "dvc", "metrics", "diff", "--all", "none", "nst")
     assert "occlusion.le5.map50" in diff and "occlusion.11+.map50" in diff
 
