@@ -44,8 +44,8 @@ class CycleGAN:
         except (KeyError, TypeError, json.JSONDecodeError) as err:
             raise ValueError(f"{config_path} is not a cyclegan config.json: {err}") from None
         generator = build_generator(cfg)
-        generator.load_state_dict(torch.load(weights_path, map_location="cpu",
-                                             weights_only=True))
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        generator.load_state_dict(state)
         self.generator = generator.to(device).eval()
         self.device = torch.device(device)
         self.pad_multiple = generator.pad_multiple
