@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from data import IngestResult, read_manifest
+from data.manifest import select_images
 from data.yolo import export_yolo, write_data_yaml
 from pipeline.common import DATASET, INGEST, PLOTS, TRANSLATE, atomic_dir, run_stage
 from pipeline.params import load_params
@@ -30,7 +31,8 @@ def main(argv: list[str]) -> None:
     vkitti2 = read_manifest(INGEST / "vkitti2")
     weather_sets = {w: read_manifest(TRANSLATE / w / "manifest") for w in params.weathers}
     kitti_train, kitti_val = split_kitti(kitti, params.dataset.kitti_val_fraction, params.seed)
-    clone = subset(vkitti2, vkitti2.images["variation"] == "clone")
+    clone = select_images(vkitti2, vkitti2.images.loc[vkitti2.images["variation"] == "clone",
+                                                      "image_id"], "vKITTI2 clone frames")
     train_parts = {"kitti": kitti_train, "vkitti2_clone": clone, **{
         f"vkitti2_{w}": part for w, part in weather_sets.items()}}
     names = params.classes.names
@@ -48,20 +50,15 @@ def main(argv: list[str]) -> None:
     print(f"build_dataset: train {parts}; val kitti {len(kitti_val.images)}")
 
 
-def subset(result: IngestResult, mask) -> IngestResult:
-    images = result.images[mask].reset_index(drop=True)
-    objects = result.objects[result.objects["image_id"].isin(images["image_id"])]
-    return IngestResult(images=images, objects=objects.reset_index(drop=True), report={})
-
-
 def split_kitti(kitti: IngestResult, val_fraction: float, seed: int):
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"dataset.kitti_val_fraction: {val_fraction} must be between 0 and 1")
     ids = np.array(sorted(kitti.images["image_id"]))
     n_val = max(1, round(len(ids) * val_fraction))
     val_ids = set(np.random.default_rng(seed).permutation(ids)[:n_val].tolist())
-    is_val = kitti.images["image_id"].isin(val_ids)
-    return subset(kitti, ~is_val), subset(kitti, is_val)
+    train_ids = [i for i in ids.tolist() if i not in val_ids]
+    return (select_images(kitti, train_ids, "KITTI train share"),
+            select_images(kitti, val_ids, "KITTI held-out validation share"))
 
 
 def write_translation_grid(clone: IngestResult, weather_sets: dict[str, IngestResult],

@@ -16,6 +16,7 @@ import torch
 
 import translators
 from data import IngestResult, read_manifest, write_manifest
+from data.manifest import select_images
 from pipeline.common import (
     INGEST,
     TRANSLATE,
@@ -64,12 +65,11 @@ def main(argv: list[str]) -> None:
 
 
 def _frames(manifest: IngestResult, variation: str) -> IngestResult:
-    images = manifest.images[manifest.images["variation"] == variation].reset_index(drop=True)
-    if images.empty:
+    ids = manifest.images.loc[manifest.images["variation"] == variation, "image_id"]
+    if ids.empty:
         raise ValueError(f"no vKITTI2 `{variation}` frames in the manifest; add {variation} to "
                          "data.vkitti2.variations")
-    objects = manifest.objects[manifest.objects["image_id"].isin(images["image_id"])]
-    return IngestResult(images=images, objects=objects.reset_index(drop=True), report={})
+    return select_images(manifest, ids, f"vKITTI2 {variation} frames")
 
 
 def _match(clone: IngestResult, rendered: IngestResult):
