@@ -33,7 +33,7 @@ from data.sample import (
 
 SMALL = SampleConfig(kitti_frames=4, vkitti2_scenes=2, vkitti2_frames_per_scene=3,
                      bdd_train_frames_per_weather=1, bdd_val_frames_per_weather=3, width=192)
-KITTI_TYPES = {"Car", "Van", "Truck", "Pedestrian", "DontCare"}
+KITTI_TYPES = {"Car", "Van", "Truck", "Misc", "Pedestrian", "DontCare"}
 BBOX_HEADER = ("frame cameraID trackID left right top bottom number_pixels truncation_ratio "
                "occupancy_ratio isMoving")
 BDD_CATEGORIES = {"car", "truck", "bus", "pedestrian", "other vehicle"}
@@ -236,13 +236,14 @@ def box(x0: float, x1: float, z: float, label: str | None, height: float = 2.0) 
                  [Part(x0, x1, 0.0, height, 0.0, 0.01, "paint")], label=label)
 
 
-@pytest.mark.parametrize(("occluder_x", "fraction", "level", "occluded"), [
-    (None, 1.0, 0, False),         # nothing in front
-    ((0.0, 0.25), 0.75, 1, True),  # the right quarter hidden
-    ((-0.25, 0.5), 0.25, 2, True),  # three quarters hidden
-    ((-0.4, 0.5), 0.1, None, True),  # 90 % hidden: not labelled at all
+@pytest.mark.parametrize(("occluder_x", "fraction", "level", "occluded", "visible_x2"), [
+    (None, 1.0, 0, False, 109.5),          # nothing in front
+    ((0.0, 0.25), 0.75, 1, True, 109.5),   # a quarter in the middle hidden: both sides show
+    ((-0.25, 0.5), 0.25, 2, True, 94.5),   # the right three quarters hidden
+    ((-0.4, 0.5), 0.1, None, True, None),  # 90 % hidden: not labelled at all
 ])
-def test_visible_fraction_gives_the_occlusion_label(occluder_x, fraction, level, occluded):
+def test_visible_fraction_gives_the_occlusion_label(occluder_x, fraction, level, occluded,
+                                                    visible_x2):
     # Hand-checked: f = 100 px, the car (2 m x 2 m at 10 m) covers u 89.5..109.5, v 39.5..59.5,
     # i.e. 20 x 20 px; a block x0..x1 at 5 m covers u 99.5+20*x0 .. 99.5+20*x1 and all rows.
     cam = Camera(200, 100, 100.0, 99.5, 49.5, 1.0)
@@ -262,7 +263,9 @@ def test_visible_fraction_gives_the_occlusion_label(occluder_x, fraction, level,
         assert cars == []
     else:
         assert [int(c[2]) for c in cars] == [level]
-        assert [float(v) for v in cars[0][4:8]] == [89.5, 39.5, 99.5 + 10, 59.5]
+        # KITTI boxes are drawn around what stays visible; the amodal box is kept apart
+        assert [float(v) for v in cars[0][4:8]] == [89.5, 39.5, visible_x2, 59.5]
+        assert car.visible_box == pytest.approx((89.5, 39.5, visible_x2, 59.5))
 
 
 def test_bad_config_is_a_clear_error(tmp_path):

@@ -8,8 +8,10 @@ world seen by a pinhole camera:
 - geometry: vehicles are a few 3-D boxes each (car: low body + narrower cabin; van: tall box +
   short bonnet; truck: cab + long cargo box; bus: long box with a row of windows), drawn far to
   near, so they occlude each other the way real traffic does;
-- labels: the amodal box of each drawn silhouette, clipped to the image; occlusion comes from the
-  fraction of the silhouette still visible once everything nearer has been drawn;
+- labels: KITTI and BDD100K boxes are drawn around what stays visible (as their annotators do),
+  vKITTI2 boxes around the whole silhouette clipped to the image (as its renderer does);
+  occlusion comes from the fraction of the silhouette still visible once everything nearer has
+  been drawn;
 - looks: vKITTI2 is flat-shaded "sim" with its own cheap weather variations; KITTI and BDD100K are
   "photographic" (textures, shading, sensor noise, blur, JPEG) and BDD's weather is physical
   (depth haze, slanted rain streaks + lens droplets + wet reflections, flat overcast light).

@@ -77,7 +77,7 @@ def kitti_lines(seen: list[Seen], cam: Camera, rng: np.random.Generator) -> list
         t = s.thing
         if t.label is None or s.pixels == 0:
             continue
-        x1, y1, x2, y2 = s.clipped
+        x1, y1, x2, y2 = s.visible_box
         if not s.labelled:
             if (s.visible_fraction >= MIN_VISIBLE_FRACTION and y2 - y1 >= 2
                     and t.kind in VEHICLE_KINDS and rng.random() < 0.6):
@@ -98,15 +98,21 @@ def kitti_lines(seen: list[Seen], cam: Camera, rng: np.random.Generator) -> list
 
 
 def kitti_frame(rng: np.random.Generator) -> Frame:
-    """A KITTI-like street: mostly urban/residential two-lane roads with parked cars."""
-    kind = str(rng.choice(["urban", "residential", "highway"], p=[0.45, 0.4, 0.15]))
+    """A KITTI-like street: mostly urban/residential two-lane roads with parked cars, some
+    busy city streets and highways with queues ahead (rear views of cars and trucks)."""
+    kind = str(rng.choice(["urban", "residential", "highway", "busy"], p=[0.3, 0.3, 0.1, 0.3]))
     bend = float(np.clip(rng.normal(0, 0.0015), -0.003, 0.003))
+    density = rng.uniform(0.35, 0.78)
     if kind == "highway":
         road = multilane_road(rng, kind, int(rng.integers(2, 4)), 0, False, bend)
+    elif kind == "busy":  # rush hour in Karlsruhe: two lanes each way, queues, parked cars
+        road = multilane_road(rng, "urban", 2, int(rng.integers(1, 3)), False, bend,
+                              park=rng.random() < 0.6)
+        density = rng.uniform(0.8, 1.0)
     else:
         road = urban_road(rng, kind, False, bend)
-    things = place_traffic(rng, road, rng.uniform(0.35, 0.78),
-                           {"car": 0.74, "van": 0.14, "truck": 0.12}, sim=False)
+    things = place_traffic(rng, road, density,
+                           {"car": 0.68, "van": 0.12, "truck": 0.16, "bus": 0.04}, sim=False)
     things += place_pedestrians(rng, road, int(rng.integers(0, 4)), sim=False)
     for t in things:
         t.label = KITTI_TYPE[t.kind]
@@ -271,7 +277,7 @@ def bdd_labels(seen: list[Seen], rng: np.random.Generator, crowd: bool, width: i
         if s.thing.label is None or s.pixels == 0:
             continue
         if s.labelled:
-            labels.append(_bdd_label(s.thing.label, s.clipped, s.occluded, s.truncation > 1e-3,
+            labels.append(_bdd_label(s.thing.label, s.visible_box, s.occluded, s.truncation > 1e-3,
                                      False))
         elif s.thing.kind in VEHICLE_KINDS and s.thing.z >= 25 and s.visible >= 2:
             far.append(s)

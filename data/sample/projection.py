@@ -137,6 +137,9 @@ class Seen:
     clipped: tuple[float, float, float, float]
     pixels: int  # silhouette pixels inside the image if nothing were in front
     visible: int  # silhouette pixels left after everything nearer was drawn
+    # The clipped box shrunk to the pixels left visible (the clipped box itself where nothing is
+    # visible): what KITTI and BDD100K annotators draw around an occluded vehicle.
+    visible_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
     @property
     def visible_fraction(self) -> float:
@@ -153,7 +156,7 @@ class Seen:
     def labelled(self) -> bool:
         return (self.thing.label is not None and self.pixels > 0
                 and self.visible_fraction >= MIN_VISIBLE_FRACTION
-                and self.clipped[3] - self.clipped[1] >= MIN_BOX_HEIGHT)
+                and self.visible_box[3] - self.visible_box[1] >= MIN_BOX_HEIGHT)
 
     @property
     def occluded(self) -> bool:
@@ -229,5 +232,17 @@ def label_pass(things: list[Thing], cam: Camera, road: Road | None = None
     for index, (thing, box, count) in enumerate(zip(things, boxes, counts, strict=True)):
         clipped = (min(max(box[0], 0.0), w - 1.0), min(max(box[1], 0.0), h - 1.0),
                    min(max(box[2], 0.0), w - 1.0), min(max(box[3], 0.0), h - 1.0))
-        seen.append(Seen(thing, box, clipped, count, int(visible[index + 1])))
+        seen.append(Seen(thing, box, clipped, count, int(visible[index + 1]),
+                         _visible_box(ids, index + 1, clipped) if visible[index + 1] else clipped))
     return seen, ids, depth
+
+
+def _visible_box(ids: np.ndarray, thing_id: int, clipped: tuple[float, float, float, float]
+                 ) -> tuple[float, float, float, float]:
+    """The clipped box cut back to the extent of the thing's visible pixels (pixel c covers
+    c - 0.5 .. c + 0.5), so an unoccluded side keeps its sub-pixel position."""
+    c0, r0 = max(math.floor(clipped[0]), 0), max(math.floor(clipped[1]), 0)
+    window = ids[r0:math.ceil(clipped[3]) + 1, c0:math.ceil(clipped[2]) + 1] == thing_id
+    rows, cols = np.flatnonzero(window.any(axis=1)) + r0, np.flatnonzero(window.any(axis=0)) + c0
+    return (max(clipped[0], cols[0] - 0.5), max(clipped[1], rows[0] - 0.5),
+            min(clipped[2], cols[-1] + 0.5), min(clipped[3], rows[-1] + 0.5))

@@ -210,7 +210,8 @@ KIND_DIMS = {
     "bus": ((2.95, 3.2), (2.5, 2.55), (10.5, 12.0)),
     "other": ((1.0, 1.3), (1.7, 2.0), (2.8, 3.6)),
 }
-KITTI_TYPE = {"car": "Car", "van": "Van", "truck": "Truck", "pedestrian": "Pedestrian"}
+KITTI_TYPE = {"car": "Car", "van": "Van", "truck": "Truck", "bus": "Misc",  # KITTI has no Bus
+              "pedestrian": "Pedestrian"}
 BDD_CATEGORY = {"car": "car", "van": "car", "truck": "truck", "bus": "bus",
                 "other": "other vehicle", "pedestrian": "pedestrian"}
 CAR_MODELS = ("Sedan4Door", "Sedan2Door", "Hatchback", "SUV", "MPV")
