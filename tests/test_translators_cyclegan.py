@@ -342,3 +342,21 @@ def test_ddp_on_cpu_with_gloo_shards_every_epoch(tmp_path: Path) -> None:
     pools = [rank["pool_B"]["images"] for rank in state["ranks"]]
     assert pools[0].shape == pools[1].shape == (12, 3, 32, 32)  # 2 images × 6 steps each
     assert not torch.equal(pools[0], pools[1])  # the ranks trained on different shards
+
+
+def test_translate_speed_bench_runs_on_cpu(capsys):
+    """The GPU benchmark's smoke mode: both training loops, translation with names and sizes
+    kept (the script asserts them), and the summary line the closing notes quote."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "translate_speed.py"
+    spec = importlib.util.spec_from_file_location("translate_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--device", "cpu", "--quick"]) == 0
+    out = capsys.readouterr().out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("translate_speed: train_speedup=")
+    fields = dict(part.split("=", 1) for part in summary.split()[1:3])
+    assert float(fields["train_speedup"]) > 0 and float(fields["translate_fps"]) > 0
+    assert "training FLOPs per image" in out

@@ -158,12 +158,20 @@ def translate_files(
     output_dir.mkdir(parents=True, exist_ok=True)
     multiple = max(PAD_MULTIPLE, int(getattr(translator, "pad_multiple", PAD_MULTIPLE)))
 
-    with tqdm(total=len(inputs), desc="translate", unit="frame") as progress:
+    # encoding runs in two threads (cv2 releases the GIL) while the next batch is translated
+    with (tqdm(total=len(inputs), desc="translate", unit="frame") as progress,
+          ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode") as encoder):
+        writes: deque[Future[None]] = deque()
         for indices, frames in _batches(inputs, batch_size):
             translated = _translate_batch(translator, frames, device, multiple)
             for index, rgb in zip(indices, translated, strict=True):
-                write_rgb(outputs[index], rgb)
-            progress.update(len(indices))
+                writes.append(encoder.submit(write_rgb, outputs[index], rgb))
+            while len(writes) > 2 * batch_size:  # bounded memory; re-raises a write error
+                writes.popleft().result()
+                progress.update(1)
+        while writes:
+            writes.popleft().result()
+            progress.update(1)
     return outputs
 
 

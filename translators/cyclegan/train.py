@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -71,6 +72,15 @@ class Distributed:
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return cls(dist.get_rank(), world_size, local_rank), device
+
+
+def save_generator(generator: nn.Module, cfg: CycleGANConfig, out: Path) -> None:
+    """What `CycleGAN.load` reads back: out/G_A.pt (the sim -> real weights), out/config.json."""
+    weights = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+    atomic_torch_save(weights, out / "G_A.pt")
+    atomic_write_json(out / "config.json", {"translator": "cyclegan", "generator": "G_A",
+                                            "direction": "sim (A) -> real (B)",
+                                            "config": cfg.to_dict()})
 
 
 def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig, *,
@@ -161,11 +171,7 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
         "resumed_from": resumed_from, "final_losses": history[-1] if history else {},
     }
     if ctx.main:
-        weights = {k: v.detach().cpu().clone() for k, v in model.G_A.state_dict().items()}
-        atomic_torch_save(weights, out / "G_A.pt")
-        atomic_write_json(out / "config.json", {"translator": "cyclegan", "generator": "G_A",
-                                                "direction": "sim (A) -> real (B)",
-                                                "config": cfg.to_dict()})
+        save_generator(model.G_A, cfg, out)
         atomic_write_json(out / "train_summary.json", summary)
         live.end()
         if not cfg.keep_checkpoints:

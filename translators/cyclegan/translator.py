@@ -23,6 +23,8 @@ class CycleGAN:
         self.generator: nn.Module | None = None
         self.device = torch.device("cpu")
         self.pad_multiple = 4
+        self.bf16 = False
+        self.memory_format = torch.contiguous_format
 
     def fit(self, source: list[Path], target: list[Path], out: Path,
             cfg: CycleGANConfig | None = None, *, weather: str | None = None,
@@ -46,8 +48,13 @@ class CycleGAN:
         generator = build_generator(cfg)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         generator.load_state_dict(state)
-        self.generator = generator.to(device).eval()
         self.device = torch.device(device)
+        # on CUDA, inference runs as training did: bf16 autocast, channels_last (the params)
+        on_cuda = self.device.type == "cuda"
+        self.bf16 = on_cuda and cfg.amp
+        self.memory_format = (torch.channels_last if on_cuda and cfg.channels_last
+                              else torch.contiguous_format)
+        self.generator = generator.to(self.device, memory_format=self.memory_format).eval()
         self.pad_multiple = generator.pad_multiple
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -58,8 +65,9 @@ class CycleGAN:
             raise ValueError(f"expected B×3×H×W images, got shape {tuple(images.shape)}")
         h, w = images.shape[-2:]
         x = pad_to_multiple(images.to(self.device, torch.float32), self.pad_multiple)
-        with torch.inference_mode():
-            y = self.generator(x * 2 - 1)
+        x = x.contiguous(memory_format=self.memory_format)
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=self.bf16):
+            y = self.generator(x * 2 - 1).float()
         return y[..., :h, :w].add(1).div(2).clamp(0, 1).to(images.device)
 
     @staticmethod
