@@ -9,7 +9,7 @@ world seen by a pinhole camera:
   short bonnet; truck: cab + long cargo box; bus: long box with a row of windows), drawn far to
   near, so they occlude each other the way real traffic does;
 - labels: KITTI and BDD100K boxes are drawn around what stays visible (as their annotators do),
-  vKITTI2 boxes around the whole silhouette clipped to the image (as its renderer does);
+  vKITTI2 boxes around the whole silhouette clipped to the image (its renderer's projection);
   occlusion comes from the fraction of the silhouette still visible once everything nearer has
   been drawn;
 - looks: vKITTI2 is flat-shaded "sim" with its own cheap weather variations; KITTI and BDD100K are

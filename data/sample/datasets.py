@@ -161,7 +161,7 @@ def vkitti2_scene(rng: np.random.Generator, scene_index: int, n_frames: int
     lead = make_vehicle(rng, TRAP_CLASSES[scene_index % len(TRAP_CLASSES)], rng.normal(0, 0.15),
                         rng.uniform(8.0, 12.0), 1, sim=True)
     things = [lead] + place_traffic(rng, road, rng.uniform(0.3, 0.7),
-                                    {"car": 0.7, "van": 0.15, "truck": 0.15}, sim=True,
+                                    {"car": 0.63, "van": 0.15, "truck": 0.22}, sim=True,
                                     z_max=70 + travel, ego_start=lead.z + lead.l + 3.0)
     tracks = []
     for track_id, thing in enumerate(things):
