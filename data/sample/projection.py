@@ -139,7 +139,7 @@ class Seen:
     visible: int  # silhouette pixels left after everything nearer was drawn
     # The clipped box shrunk to the pixels left visible (the clipped box itself where nothing is
     # visible): what KITTI and BDD100K annotators draw around an occluded vehicle.
-    visible_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    visible_box: tuple[float, float, float, float]
 
     @property
     def visible_fraction(self) -> float:
