@@ -123,8 +123,7 @@ def translation_speed(cfg: CycleGANConfig, device: torch.device, frames: int, ba
         (root / "in").mkdir()
         inputs = write_frames(root / "in", frames, width, height)
         torch.manual_seed(0)
-        save_generator(CycleGANModel(replace(cfg, compile=False), torch.device("cpu"),
-                                     seed=0).G_A, cfg, root / "model")
+        save_generator(build_generator(cfg), cfg, root / "model")
         padded = torch.zeros(1, 3, height + (-height % 4), width + (-width % 4), device="meta")
         with torch.device("meta"), FlopCounterMode(display=False) as counter:
             build_generator(cfg)(padded)  # shapes only: counts without computing
