@@ -374,3 +374,24 @@ print("ok")
         done = subprocess.run([sys.executable, "-c", script, str(tmp_path), order], cwd=REPO,
                               env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("omp, expected", [(None, "cores"), ("2", 2), ("1", 1)])
+def test_cpu_training_uses_every_core_or_omp_num_threads(tmp_path, omp, expected):
+    # ultralytics' select_device would set cpu_count - 1 threads (one, on a 2-core machine)
+    script = """
+import os, sys, torch
+import detection
+detection.configure_ultralytics(sys.argv[1])
+from ultralytics.utils.torch_utils import select_device
+select_device("cpu", verbose=False)
+print(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if omp is not None:
+        env["OMP_NUM_THREADS"] = omp
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    threads, cores = map(int, done.stdout.split()[-2:])
+    assert threads == (cores if expected == "cores" else expected)
