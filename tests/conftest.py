@@ -1,4 +1,5 @@
 import os
 
-# as in pipeline/__init__.py: sleeping, not spinning, OpenMP threads on a shared CPU
+# Sleeping, not spinning, OpenMP threads: pytest and the subprocesses it starts share the cores,
+# where spinning threads stall each other (pipeline/__init__.py explains the stages' choice).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
