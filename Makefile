@@ -1,5 +1,6 @@
 # `make demo` and `make test` are the two commands a newcomer needs. Both set up .venv once
-# (re-installing only when pyproject.toml changes) and are safe to run again.
+# (re-installing only when pyproject.toml or constraints.txt changes) and are safe to run again.
+# constraints.txt pins the tested versions, so a fresh clone installs what the figures came from.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -11,10 +12,10 @@ RUN := PATH="$(BIN):$$PATH" YOLO_CONFIG_DIR="$(CURDIR)/.yolo"
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: setup
