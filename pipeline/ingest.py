@@ -7,6 +7,7 @@ outputs/ingest/sample_world, then reads it with the same readers as the real dow
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -78,7 +79,23 @@ def _point_at_final_location(result: IngestResult, tmp: Path) -> IngestResult:
     final = str(INGEST.resolve())
     resolved = images["path"].map(lambda p: str(Path(p).resolve()))
     images["path"] = resolved.str.replace(prefix, final, n=1, regex=False).map(_repo_relative)
-    return IngestResult(images=images, objects=result.objects, report=result.report)
+    # the reports name the dataset roots too; the temp dir's random name in them would also make
+    # every re-run's outputs/ingest hash differ, and DVC would re-run every later stage
+    report = _replace_in_strings(result.report, [(prefix, str(INGEST)), (str(tmp), str(INGEST))])
+    return IngestResult(images=images, objects=result.objects, report=report)
+
+
+def _replace_in_strings(value: Any, replacements: list[tuple[str, str]]) -> Any:
+    """`value` (nested dicts, lists and strings) with each string's leading `old` made `new`."""
+    if isinstance(value, dict):
+        return {key: _replace_in_strings(item, replacements) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_in_strings(item, replacements) for item in value]
+    if isinstance(value, str):
+        for old, new in replacements:
+            if value.startswith(old):
+                return new + value[len(old):]
+    return value
 
 
 def _repo_relative(path: str) -> str:

@@ -67,6 +67,10 @@ def repo(tmp_path_factory) -> Path:
     return root
 
 
+def ingest_lock(repo: Path) -> dict:
+    return yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["ingest"]
+
+
 @pytest.mark.slow
 def test_dvc_graph_end_to_end(repo: Path):
     out = run(repo, "dvc", "repro")
@@ -98,8 +102,13 @@ def test_dvc_graph_end_to_end(repo: Path):
 
     # a forced re-run reproduces the metrics byte for byte (CPU, same params)
     first = (repo / "outputs/eval/metrics.json").read_bytes()
+    ingest_outs = ingest_lock(repo)["outs"]
     run(repo, "dvc", "repro", "-f")
     assert (repo / "outputs/eval/metrics.json").read_bytes() == first
+    # and ingest's output hashes the same: its reports name the final paths, not the temp dir's
+    assert ingest_lock(repo)["outs"] == ingest_outs
+    report = (repo / "outputs/ingest/kitti/report.json").read_text()
+    assert ".ingest.tmp-" not in report and '"root": "outputs/ingest/sample_world/kitti"' in report
 
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "cyclegan run")
