@@ -6,6 +6,7 @@ outputs/ingest/sample_world, then reads it with the same readers as the real dow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,29 +74,31 @@ def read_all(params: Params, roots: RealPaths) -> dict[str, IngestResult]:
 
 
 def _point_at_final_location(result: IngestResult, tmp: Path) -> IngestResult:
-    """Paths were read under the temp dir; after the rename they live under outputs/ingest."""
+    """Paths were read under the temp dir; after the rename they live under outputs/ingest.
+
+    The reports name the dataset roots too: left with the temp dir's random name, they would
+    also give every re-run a new outputs/ingest hash, and DVC would re-run every later stage."""
+    temp_prefixes = (str(tmp.resolve()), str(tmp))
+
+    def moved(path: str) -> str:
+        for prefix in temp_prefixes:
+            if path.startswith(prefix):
+                return _repo_relative(str(INGEST.resolve()) + path[len(prefix):])
+        return path
+
     images = result.images.copy()
-    prefix = str(tmp.resolve())
-    final = str(INGEST.resolve())
-    resolved = images["path"].map(lambda p: str(Path(p).resolve()))
-    images["path"] = resolved.str.replace(prefix, final, n=1, regex=False).map(_repo_relative)
-    # the reports name the dataset roots too; the temp dir's random name in them would also make
-    # every re-run's outputs/ingest hash differ, and DVC would re-run every later stage
-    report = _replace_in_strings(result.report, [(prefix, str(INGEST)), (str(tmp), str(INGEST))])
-    return IngestResult(images=images, objects=result.objects, report=report)
+    images["path"] = images["path"].map(lambda p: moved(str(Path(p).resolve())))
+    return IngestResult(images=images, objects=result.objects,
+                        report=_map_strings(result.report, moved))
 
 
-def _replace_in_strings(value: Any, replacements: list[tuple[str, str]]) -> Any:
-    """`value` (nested dicts, lists and strings) with each string's leading `old` made `new`."""
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` (nested dicts, lists and strings) with `change` applied to every string."""
     if isinstance(value, dict):
-        return {key: _replace_in_strings(item, replacements) for key, item in value.items()}
+        return {key: _map_strings(item, change) for key, item in value.items()}
     if isinstance(value, list):
-        return [_replace_in_strings(item, replacements) for item in value]
-    if isinstance(value, str):
-        for old, new in replacements:
-            if value.startswith(old):
-                return new + value[len(old):]
-    return value
+        return [_map_strings(item, change) for item in value]
+    return change(value) if isinstance(value, str) else value
 
 
 def _repo_relative(path: str) -> str:
