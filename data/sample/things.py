@@ -135,6 +135,15 @@ def truck_parts(h: float, w: float, l: float) -> list[Part]:  # noqa: E741
     cargo = Part(-w / 2, w / 2, 1.05, h, 0.0, cargo_end, "cargo", 0, 2, (
         Detail("back", 0.495, 0.505, 0.03, 0.97, "seam"),
         Detail("back", 0.02, 0.98, 0.0, 0.04, "seam"),
+        # what still identifies a box truck when the traffic in front hides all but the top of
+        # its rear: the door frame's header, the doors' locking bars, and the red clearance lamps
+        # at the top corners with the three identification lamps between them (US/EU rules)
+        Detail("back", 0.0, 1.0, 0.93, 1.0, "trim"),
+        *_pair("back", 0.2, 0.23, 0.06, 0.9, "trim"),
+        *_pair("back", 0.36, 0.39, 0.06, 0.9, "trim"),
+        *_pair("back", 0.02, 0.09, 0.86, 0.92, "tail"),
+        *_pair("back", 0.41, 0.46, 0.86, 0.92, "tail"),
+        Detail("back", 0.475, 0.525, 0.86, 0.92, "tail"),
         Detail("side", 0.02, 0.98, 0.38, 0.52, "stripe"),
         *(_disc(1.05, h, 0.0, cargo_end, a, r) for a in rear_axles)))
     chassis = Part(-w / 2 + 0.15, w / 2 - 0.15, 0.45, 1.05, 0.0, cargo_end + gap, "trim", 0, 1, (
