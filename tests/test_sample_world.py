@@ -215,10 +215,16 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_default_val_set_spreads_over_the_occlusion_buckets():
+@pytest.fixture(scope="module")
+def default_val_records() -> list[dict]:
+    """The det_20 records of the default config's val split (labels only, nothing rendered)."""
     cfg = SampleConfig()
+    return [r for r, *_ in bdd_records("val", cfg.bdd_val_frames_per_weather, cfg.width, seed=0)]
+
+
+def test_default_val_set_spreads_over_the_occlusion_buckets(default_val_records):
     per_weather = Counter()
-    for record, *_ in bdd_records("val", cfg.bdd_val_frames_per_weather, cfg.width, seed=0):
+    for record in default_val_records:
         count = n_occluded_vehicles(record["labels"])
         per_weather[record["attributes"]["weather"], bucket_of(count)] += 1
         if count >= 11:
@@ -239,15 +245,13 @@ def occluded_car_shapes(frames: list[dict]) -> np.ndarray:
     return np.array(shapes)
 
 
-def test_occluded_car_boxes_are_shaped_like_real_bdd100k():
+def test_occluded_car_boxes_are_shaped_like_real_bdd100k(default_val_records):
     """Occluders in the sample's jams hide vehicles the way real traffic does. The real fixture's
     occluded cars (1,787 boxes) have median height/width 0.82 and lower quartile 0.66: occlusion
     mostly cuts a car's side. Jams on climbing roads had stacked far cars into flat slivers
     (quartile 0.58, median 0.75), which this check would catch again."""
     real = occluded_car_shapes(json.loads(MOT_SAMPLE.read_text()))
-    cfg = SampleConfig()
-    ours = occluded_car_shapes([r for r, *_ in bdd_records("val", cfg.bdd_val_frames_per_weather,
-                                                           cfg.width, seed=0)])
+    ours = occluded_car_shapes(default_val_records)
     assert len(real) > 1500 and len(ours) > 200
     for q, tolerance in ((0.25, 0.04), (0.5, 0.05)):
         assert abs(np.quantile(ours, q) - np.quantile(real, q)) <= tolerance, q
