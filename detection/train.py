@@ -84,7 +84,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
         else:
             model.train(**args)
     best = _best_or_last(weights)
-    _drop_wall_clock(best)
+    _drop_run_specifics(best)
     return best
 
 
@@ -205,16 +205,26 @@ def _best_or_last(weights: Path) -> Path:
     raise FileNotFoundError(f"training finished without a checkpoint in {weights}")
 
 
-def _drop_wall_clock(checkpoint: Path) -> None:
-    """Rewrite a finished checkpoint without its save date and epoch timings, the only things
-    that differ between two runs with the same params and data (on CPU): the same run then
-    gives a byte-identical best.pt, so DVC sees an unchanged model downstream."""
+def _drop_run_specifics(checkpoint: Path) -> None:
+    """Rewrite a finished checkpoint without what differs between two runs of the same params
+    and data on CPU: its save date, epoch timings, the git commit and clone path ultralytics
+    records, and absolute paths (made relative to the working directory, the repo root in the
+    graph). The same run then gives a byte-identical best.pt in any clone at any commit, so DVC
+    sees an unchanged model downstream and a fresh clone's `make demo` leaves dvc.lock as
+    committed."""
     import torch
     from ultralytics.nn.tasks import torch_safe_load
 
     ckpt, _ = torch_safe_load(str(checkpoint))
     ckpt["date"] = None
+    ckpt["git"] = None
     (ckpt.get("train_results") or {}).pop("time", None)
+    # the run's args are stored twice: beside the weights and on the model object itself
+    for args in (ckpt.get("train_args"), *(getattr(ckpt.get(k), "args", None)
+                                          for k in ("model", "ema"))):
+        if isinstance(args, dict):
+            args.update({key: os.path.relpath(value) for key, value in args.items()
+                         if isinstance(value, str) and os.path.isabs(value)})
     tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
     torch.save(ckpt, tmp)
     os.replace(tmp, checkpoint)

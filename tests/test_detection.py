@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import detection.train as train_module
 from detection import (
@@ -190,23 +191,32 @@ def test_resume_after_interruption_continues_from_saved_epoch(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_same_params_give_identical_weights_and_predictions(tmp_path, no_network):
-    draw_dataset(tmp_path / "data", n_train=8, n_val=4)
+def test_same_params_give_identical_weights_and_predictions(tmp_path, monkeypatch, no_network):
     cfg = DetectorConfig(epochs=2, **{**QUICK, "batch": 8, "nbs": 8})
-    run_dir = tmp_path / "run"
     runs = []
-    for _ in range(2):  # the same run dir twice, as `dvc repro -f` does
-        best = train_detector(tmp_path / "data" / "data.yaml", run_dir, cfg, run_dir / "dvclive")
+    # the same run dir twice, as `dvc repro -f` does, then a second clone of the repo elsewhere
+    for clone in ("repo", "repo", "elsewhere/repo"):
+        root = tmp_path / clone
+        root.mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(root)  # the graph runs its stages from the repo root
+        if not (root / "data").exists():
+            draw_dataset(root / "data", n_train=8, n_val=4)
+        run_dir = root / "run"
+        best = train_detector(root / "data" / "data.yaml", run_dir, cfg, run_dir / "dvclive")
+        checkpoint = torch.load(best, map_location="cpu", weights_only=False)
         runs.append({
             "weights": best.read_bytes(),
-            "predictions": predict(best, val_images(tmp_path / "data", 4), cfg),
+            "predictions": predict(best, val_images(root / "data", 4), cfg),
             "curves": [tsv.read_bytes() for tsv in sorted((run_dir / "dvclive").rglob("*.tsv"))],
+            "recorded": (checkpoint["git"], checkpoint["train_args"]["data"]),
         })
         shutil.rmtree(run_dir)
-    assert runs[0]["weights"] == runs[1]["weights"]  # best.pt byte-identical
-    pd.testing.assert_frame_equal(runs[0]["predictions"], runs[1]["predictions"],
-                                  check_exact=True)
-    assert runs[0]["curves"] == runs[1]["curves"] and len(runs[0]["curves"]) == 10
+    assert runs[0]["recorded"] == (None, "data/data.yaml")  # no commit, no clone path
+    assert runs[0]["weights"] == runs[1]["weights"] == runs[2]["weights"]  # byte-identical
+    for run in runs[1:]:
+        pd.testing.assert_frame_equal(runs[0]["predictions"], run["predictions"],
+                                      check_exact=True)
+        assert run["curves"] == runs[0]["curves"] and len(run["curves"]) == 10
 
 
 def test_changed_dataset_changes_the_fingerprint(tmp_path):
