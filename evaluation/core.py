@@ -33,6 +33,10 @@ class EvalConfig:
     iou: float = 0.5  # the threshold of "map50" and of every bucket's AP and PR curve
     max_dets: int = 100  # per image and class, as COCO
     convention: Literal["coco", "bdd"] = "coco"  # bdd: box width x2 - x1 + 1 (BDD100K toolkit)
+    # report.md's "what it finds" table (evaluation/recall.py): detections scoring at least
+    # report_score, boxes split at report_small_height pixels
+    report_score: float = 0.25
+    report_small_height: float = 16.0
 
 
 @dataclass
@@ -52,6 +56,11 @@ def check_config(cfg: EvalConfig) -> EvalConfig:
         raise EvalInputError(f"evaluation.iou must be in (0, 1], got {cfg.iou}")
     if cfg.max_dets < 1:
         raise EvalInputError(f"evaluation.max_dets must be >= 1, got {cfg.max_dets}")
+    if not 0.0 <= cfg.report_score <= 1.0:
+        raise EvalInputError(f"evaluation.report_score must be in [0, 1], got {cfg.report_score}")
+    if not cfg.report_small_height >= 0:
+        raise EvalInputError(f"evaluation.report_small_height must be >= 0 pixels, "
+                             f"got {cfg.report_small_height}")
     if cfg.convention not in ("coco", "bdd"):
         raise EvalInputError(f"evaluation.convention must be coco or bdd, got {cfg.convention!r}")
     return cfg

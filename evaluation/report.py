@@ -92,8 +92,9 @@ def metrics_json(metrics: dict) -> str:
 
 
 def write_outputs(result: EvalResult, out_dir: Path, baseline: dict | None = None, *,
-                  metrics_name: str = "metrics.json") -> None:
-    """metrics.json, pr_occlusion.csv, buckets.csv and report.md under out_dir (atomic each)."""
+                  metrics_name: str = "metrics.json", appendix: str = "") -> None:
+    """metrics.json, pr_occlusion.csv, buckets.csv and report.md (+ `appendix`, e.g. the
+    recall section of evaluation/recall.py) under out_dir (atomic each)."""
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / metrics_name, metrics_json(result.metrics))
     # empty cell (not NaN) for a bucket without ground truth
@@ -103,4 +104,4 @@ def write_outputs(result: EvalResult, out_dir: Path, baseline: dict | None = Non
                       result.buckets.to_csv(index=False, na_rep="", lineterminator="\n"))
     report = result.report if baseline is None else render_report(result.metrics, result.config,
                                                                   baseline)
-    atomic_write_text(out_dir / "report.md", report)
+    atomic_write_text(out_dir / "report.md", report + appendix)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from data import read_manifest
 from evaluation import evaluate, load_predictions, write_outputs
+from evaluation.recall import recall_breakdown, render_recall
 from pipeline.common import EVAL, INGEST, PREDICT, run_stage
 from pipeline.params import load_params
 
@@ -16,8 +17,9 @@ def main(argv: list[str]) -> None:
     # all predictions go in: evaluate() counts (and reports) frames that are not in the GT
     predictions, _ = load_predictions(PREDICT / "predictions.json")
     result = evaluate(images, gt, predictions, params.evaluation)
-    write_outputs(result, EVAL)
-    print(result.report)
+    found = render_recall(recall_breakdown(gt, predictions, params.evaluation), params.evaluation)
+    write_outputs(result, EVAL, appendix=found)
+    print(result.report + found)
 
 
 if __name__ == "__main__":

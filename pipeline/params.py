@@ -19,7 +19,8 @@ import yaml
 import translators
 from data.sample import SampleConfig
 from detection import DetectorConfig
-from evaluation import EvalConfig
+from evaluation import EvalConfig, EvalInputError
+from evaluation.core import check_config
 
 WEATHERS = ("fog", "rain", "overcast")
 # vKITTI2 variation name -> the BDD100K `weather` attribute value of the matching real frames.
@@ -139,6 +140,10 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
                 f"evaluation.classes: {name!r} is not a detector class; "
                 f"classes.names are {', '.join(params.classes.names)}"
             )
+    try:  # ranges (iou, edges, report_score, ...): at load, not first in the evaluate stage
+        check_config(params.evaluation)
+    except EvalInputError as err:
+        raise ParamError(str(err)) from None
     return params
 
 
