@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         # no known_images: evaluate() counts predictions of frames absent from GT itself
         predictions, read_report = load_predictions(args.pred, convention=cfg.convention)
         result = evaluate(ground_truth.images, ground_truth.objects, predictions, cfg)
-        found = render_recall(recall_breakdown(ground_truth.objects, predictions, cfg), cfg)
+        found = render_recall(recall_breakdown(ground_truth.images, ground_truth.objects,
+                                               predictions, cfg), cfg)
     except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
         print(f"evaluation: error: {err}", file=sys.stderr)
         return 2

@@ -45,6 +45,7 @@ class BoxArrays:
     xywh: np.ndarray
     crowd: np.ndarray | None = None
     score: np.ndarray | None = None
+    row: np.ndarray | None = None  # GT only: the objects-table row each box came from
 
     def __len__(self) -> int:
         return len(self.image)
@@ -60,6 +61,8 @@ class Matches:
     status: np.ndarray  # (T, K) int8: TP / FP / IGNORED
     n_beyond_max_dets: int  # detections cut by max_dets (per image and class, like COCO)
     by_class: list[np.ndarray] = field(default_factory=list)  # positions of each class, in order
+    score: np.ndarray | None = None  # (K,) with record_gt: each kept detection's score
+    gt: np.ndarray | None = None  # (T, K) with record_gt: index of the matched GT box, or -1
 
 
 def xyxy_to_xywh(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray,
@@ -179,6 +182,18 @@ def _candidate_pairs(dt_xywh: np.ndarray, dt_group: np.ndarray, gt: BoxArrays,
             np.concatenate(out_iou))
 
 
+def same_image_pairs(gt: BoxArrays, dt: BoxArrays, n_images: int,
+                     min_iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """(det, gt) index pairs of the same image, whatever their classes, with COCO's IoU >=
+    min_iou. Detections must come image-major."""
+    by_image = stable_argsort_ints(gt.image)
+    gt_sorted = BoxArrays(gt.image[by_image], gt.cls[by_image], gt.xywh[by_image],
+                          crowd=gt.crowd[by_image])
+    det, gt_idx, _ = _candidate_pairs(dt.xywh, dt.image, gt_sorted, gt_sorted.image, n_images,
+                                      min(min_iou, 1 - 1e-10))
+    return det, by_image[gt_idx]
+
+
 def _greedy_match(det: np.ndarray, gt: np.ndarray, iou: np.ndarray, n_det: int,
                   n_gt: int) -> np.ndarray:
     """COCO greedy matching on non-crowd candidate pairs (sorted by det; any order inside).
@@ -224,12 +239,13 @@ def _within_max_dets(group: np.ndarray, max_dets: int) -> np.ndarray:
 
 
 def match_detections(gt: BoxArrays, dt: BoxArrays, n_images: int, n_classes: int,
-                     thresholds: np.ndarray, max_dets: int) -> Matches:
+                     thresholds: np.ndarray, max_dets: int, record_gt: bool = False) -> Matches:
     """Match detections to ground truth at every IoU threshold, exactly as COCOeval does.
 
     Detections must come image-major with each image's rows in input order (COCO's tie order).
     Internally a detection's id is its position in COCO's global score order: inside an
-    (image, class) group that is exactly the group's processing order.
+    (image, class) group that is exactly the group's processing order. With `record_gt` the
+    result also says which GT box (index into `gt`) each detection matched, and its score.
     """
     if max_dets < 1:
         raise ValueError(f"max_dets must be >= 1, got {max_dets}")
@@ -260,6 +276,7 @@ def match_detections(gt: BoxArrays, dt: BoxArrays, n_images: int, n_classes: int
     p_crowd = gt_sorted.crowd[p_gt]
 
     status = np.empty((len(thresholds), len(order)), np.int8)
+    matched_gt = np.full((len(thresholds), len(order)), -1, np.int64) if record_gt else None
     for t, threshold in enumerate(effective):
         ok = p_iou >= threshold
         regular = ok & ~p_crowd
@@ -268,10 +285,13 @@ def match_detections(gt: BoxArrays, dt: BoxArrays, n_images: int, n_classes: int
         status[t] = FP
         status[t, p_det[ok & p_crowd]] = IGNORED
         status[t, match >= 0] = TP
+        if matched_gt is not None:
+            matched_gt[t, match >= 0] = gt_order[match[match >= 0]]
     cls = dt.cls[order]
     by_class = np.split(stable_argsort_ints(cls), np.cumsum(np.bincount(cls, minlength=n_classes)))
     return Matches(thresholds=thresholds, image=dt.image[order], cls=cls, status=status,
-                   n_beyond_max_dets=len(dt) - len(order), by_class=by_class[:n_classes])
+                   n_beyond_max_dets=len(dt) - len(order), by_class=by_class[:n_classes],
+                   score=dt.score[order] if record_gt else None, gt=matched_gt)
 
 
 def precision_at_recall(is_tp: np.ndarray, n_gt: int) -> np.ndarray:

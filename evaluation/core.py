@@ -141,7 +141,7 @@ def _gt_arrays(gt: pd.DataFrame, index: pd.Index, cfg: EvalConfig) -> tuple[BoxA
     row_cls = np.concatenate([cls[kept], np.tile(np.arange(n_classes), len(agnostic))])
     order = np.argsort(rows, kind="stable")  # keep input order inside each image and class
     rows, row_cls = rows[order], row_cls[order]
-    arrays = BoxArrays(image[rows], row_cls, xywh[rows], crowd=crowd[rows])
+    arrays = BoxArrays(image[rows], row_cls, xywh[rows], crowd=crowd[rows], row=rows)
     counts = {"n_gt_other_class": int((cls == -1).sum()),
               "n_ignore_regions_class_agnostic": len(agnostic)}
     return arrays, counts

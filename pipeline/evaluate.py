@@ -17,7 +17,8 @@ def main(argv: list[str]) -> None:
     # all predictions go in: evaluate() counts (and reports) frames that are not in the GT
     predictions, _ = load_predictions(PREDICT / "predictions.json")
     result = evaluate(images, gt, predictions, params.evaluation)
-    found = render_recall(recall_breakdown(gt, predictions, params.evaluation), params.evaluation)
+    found = render_recall(recall_breakdown(images, gt, predictions, params.evaluation),
+                          params.evaluation)
     write_outputs(result, EVAL, appendix=found)
     print(result.report + found)
 

@@ -65,14 +65,14 @@ def mot_tables():
     tables = frames_to_tables(load_frames(MOT / "track_sample_anns.json"),
                               {"car": "car", "truck": "truck"}, split="val", source="mot")
     preds, _ = load_predictions(MOT / "bbox_predictions.json")
-    return tables.objects, preds
+    return tables.images, tables.objects, preds
 
 
 @pytest.mark.parametrize("score", [0.25, 0.5])
 def test_found_counts_equal_pycocotools_matching_on_the_fixture(mot_tables, score):
-    gt, preds = mot_tables
+    images, gt, preds = mot_tables
     cfg = EvalConfig(report_score=score, report_small_height=16)
-    table = recall_breakdown(gt, preds, cfg)
+    table = recall_breakdown(images, gt, preds, cfg)
     found = coco_found(gt, preds, cfg)
     counted = gt.loc[found.index]
     expected = pd.DataFrame({
@@ -98,6 +98,9 @@ def frame(rows: list[tuple]) -> pd.DataFrame:
                                          else ["score"])])
 
 
+IMAGES = pd.DataFrame({"image_id": ["a", "b"], "n_occluded_vehicles": [0, 0]})
+
+
 def test_threshold_confusion_and_height_split_on_a_hand_made_frame():
     gt = frame([
         ("a", "car", 0, 0, 40, 30, False, False),      # found by the 0.9 car
@@ -113,16 +116,17 @@ def test_threshold_confusion_and_height_split_on_a_hand_made_frame():
         ("a", "car", 50, 0, 70, 10, 0.1), ("a", "car", 100, 0, 140, 40, 0.8),
         ("a", "car", 300, 0, 340, 30, 0.95), ("b", "car", 1, 0, 41, 30, 0.7),
     ])
-    table = recall_breakdown(gt, preds, EvalConfig(report_score=0.25, report_small_height=16))
+    cfg = EvalConfig(report_score=0.25, report_small_height=16)
+    table = recall_breakdown(IMAGES, gt, preds, cfg)
     rows = {tuple(r[:3]): tuple(r[3:]) for r in table.itertuples(index=False)}
     assert rows == {("car", "visible", ">= 16 px"): (3, 2, 0),
                     ("car", "occluded", "< 16 px"): (1, 0, 0),
                     ("truck", "occluded", ">= 16 px"): (1, 0, 1),
                     ("truck", "occluded", "< 16 px"): (1, 0, 0)}
     assert list(table["class"]) == ["car", "car", "truck", "truck"]  # params' class order
-    low = recall_breakdown(gt, preds, EvalConfig(report_score=0.05, report_small_height=16))
+    low = recall_breakdown(IMAGES, gt, preds, EvalConfig(report_score=0.05, report_small_height=16))
     assert low.loc[low["size"] == "< 16 px", "found"].tolist() == [1, 0]
-    bdd = recall_breakdown(gt, preds, EvalConfig(convention="bdd", report_small_height=16))
+    bdd = recall_breakdown(IMAGES, gt, preds, EvalConfig(convention="bdd", report_small_height=16))
     assert "< 16 px" not in set(bdd.loc[bdd["class"] == "truck", "size"])
     section = render_recall(table, EvalConfig())
     assert "| truck | occluded | >= 16 px | 1 | 0 (0%) | 1 |" in section
@@ -131,12 +135,12 @@ def test_threshold_confusion_and_height_split_on_a_hand_made_frame():
 def test_report_md_carries_the_section_and_bad_threshold_is_a_clear_error(tmp_path):
     gt = frame([("a", "car", 0, 0, 40, 30, False, False)])
     preds = frame([("a", "car", 0, 0, 40, 30, 0.9)])
-    images = pd.DataFrame({"image_id": ["a"], "n_occluded_vehicles": [0]})
     cfg = EvalConfig()
-    result = evaluate(images, gt, preds, cfg)
-    write_outputs(result, tmp_path, appendix=render_recall(recall_breakdown(gt, preds, cfg), cfg))
+    result = evaluate(IMAGES, gt, preds, cfg)
+    write_outputs(result, tmp_path,
+                  appendix=render_recall(recall_breakdown(IMAGES, gt, preds, cfg), cfg))
     report = (tmp_path / "report.md").read_text()
     assert report.startswith(result.report)
     assert "| car | visible | >= 16 px | 1 | 1 (100%) | 0 |" in report
     with pytest.raises(EvalInputError, match="evaluation.report_score"):
-        recall_breakdown(gt, preds, EvalConfig(report_score=1.5))
+        recall_breakdown(IMAGES, gt, preds, EvalConfig(report_score=1.5))
