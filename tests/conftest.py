@@ -1,5 +1,26 @@
 import os
+from pathlib import Path
+
+import pytest
 
 # Sleeping, not spinning, OpenMP threads: pytest and the subprocesses it starts share the cores,
 # where spinning threads stall each other (pipeline/__init__.py explains the stages' choice).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# The real BDD100K sample (../shared/fixtures): 202 frames of one video with a real detector's
+# predictions, shared by the evaluation tests that compare against pycocotools.
+BDD100K_MOT = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bdd100k"
+               / "scalabel_mot_sample")
+
+
+@pytest.fixture(scope="module")  # a fresh copy per module: no test sees another's edits
+def mot_tables():
+    """(images, objects, predictions) of the BDD100K MOT sample, car and truck kept."""
+    from data.bdd100k import frames_to_tables, load_frames
+    from evaluation import load_predictions
+
+    tables = frames_to_tables(load_frames(BDD100K_MOT / "track_sample_anns.json"),
+                              {"car": "car", "truck": "truck"}, split="val", source="mot")
+    preds, _ = load_predictions(BDD100K_MOT / "bbox_predictions.json")
+    return tables.images, tables.objects, preds

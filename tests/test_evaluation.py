@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from data.bdd100k import frames_to_tables, load_frames
 from evaluation import EvalConfig, evaluate, load_predictions
 from evaluation.ap import IOU_THRESHOLDS, score_order
 
@@ -96,14 +95,6 @@ def assert_close(ours: float | None, theirs: float | None, what: str) -> None:
 
 
 # ---------------------------------------------------------------- real BDD100K frames
-
-@pytest.fixture(scope="module")
-def mot_tables():
-    tables = frames_to_tables(load_frames(MOT / "track_sample_anns.json"),
-                              {"car": "car", "truck": "truck"}, split="val", source="mot")
-    preds, _ = load_predictions(MOT / "bbox_predictions.json")
-    return tables.images, tables.objects, preds
-
 
 @pytest.mark.parametrize("convention", ["coco", "bdd"])
 def test_fixture_equals_pycocotools(mot_tables, convention):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,12 +12,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from data.bdd100k import frames_to_tables, load_frames
-from evaluation import EvalConfig, EvalInputError, evaluate, load_predictions, write_outputs
+from evaluation import EvalConfig, EvalInputError, evaluate, write_outputs
 from evaluation.recall import recall_breakdown, render_recall
-
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-MOT = FIXTURES / "bdd100k" / "scalabel_mot_sample"
 
 
 def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Series:
@@ -58,14 +53,6 @@ def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Ser
                 match = int(image["gtMatches"][0][g])
                 found[ann_row[gt_id]] = match > 0 and score_of[match] >= cfg.report_score
     return pd.Series(found)
-
-
-@pytest.fixture(scope="module")
-def mot_tables():
-    tables = frames_to_tables(load_frames(MOT / "track_sample_anns.json"),
-                              {"car": "car", "truck": "truck"}, split="val", source="mot")
-    preds, _ = load_predictions(MOT / "bbox_predictions.json")
-    return tables.images, tables.objects, preds
 
 
 @pytest.mark.parametrize("score", [0.25, 0.5])
