@@ -3,7 +3,10 @@
 train = KITTI (minus a held-out share) + vKITTI2 clone + the three weather sets from `translate`
 (vKITTI2's rendered weather for the baseline, translated clone frames otherwise).
 val = the held-out KITTI frames: ultralytics picks its best epoch on real frames without ever
-seeing BDD100K, which stays the untouched test set.
+seeing BDD100K val, which stays the untouched test set.
+With `dataset.train_on: bdd100k` the BDD100K train frames and their labels replace all of that
+(a share held out as val): the in-domain upper bound that tells how much of the gap between the
+sim2real detector and one trained on the target domain itself is left.
 Images are hard-linked, never copied.
 """
 
@@ -27,38 +30,69 @@ GRID_ROWS = 3  # sample frames shown in the translation grid
 
 def main(argv: list[str]) -> None:
     params = load_params()
-    kitti = read_manifest(INGEST / "kitti")
     vkitti2 = read_manifest(INGEST / "vkitti2")
     weather_sets = {w: read_manifest(TRANSLATE / w / "manifest") for w in params.weathers}
-    kitti_train, kitti_val = split_kitti(kitti, params.dataset.kitti_val_fraction, params.seed)
     clone = select_images(vkitti2, vkitti2.images.loc[vkitti2.images["variation"] == "clone",
                                                       "image_id"], "vKITTI2 clone frames")
-    train_parts = {"kitti": kitti_train, "vkitti2_clone": clone, **{
-        f"vkitti2_{w}": part for w, part in weather_sets.items()}}
-    names = params.classes.names
+    if params.dataset.train_on == "bdd100k":
+        train_parts, val_part = bdd100k_parts(read_manifest(INGEST / "bdd100k"),
+                                              params.dataset.val_fraction, params.seed)
+    else:
+        train_parts, val_part = sim2real_parts(read_manifest(INGEST / "kitti"), clone,
+                                               weather_sets, params.dataset.val_fraction,
+                                               params.seed)
+    (val_name, val), names = val_part, params.classes.names
     with atomic_dir(DATASET) as tmp:
         counts = {
             "train": export_yolo(list(train_parts.values()), names, tmp, "train",
                                  file_prefix=[f"{p}__" for p in train_parts]),
-            "val": export_yolo([kitti_val], names, tmp, "val", file_prefix=["kitti__"]),
+            "val": export_yolo([val], names, tmp, "val", file_prefix=[f"{val_name}__"]),
             "train_images_per_part": {p: len(r.images) for p, r in train_parts.items()},
         }
         write_data_yaml(tmp, names, {"train": "images/train", "val": "images/val"})
         (tmp / "summary.json").write_text(json.dumps(counts, indent=2, default=int) + "\n")
     write_translation_grid(clone, weather_sets, PLOTS / "translation_grid.png")
     parts = ", ".join(f"{p} {n}" for p, n in counts["train_images_per_part"].items())
-    print(f"build_dataset: train {parts}; val kitti {len(kitti_val.images)}")
+    print(f"build_dataset: train {parts}; val {val_name} {len(val.images)}")
 
 
-def split_kitti(kitti: IngestResult, val_fraction: float, seed: int):
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"dataset.kitti_val_fraction: {val_fraction} must be between 0 and 1")
-    ids = np.array(sorted(kitti.images["image_id"]))
+Parts = dict[str, IngestResult]
+
+
+def sim2real_parts(kitti: IngestResult, clone: IngestResult, weather_sets: Parts,
+                   val_fraction: float, seed: int) -> tuple[Parts, tuple[str, IngestResult]]:
+    """The study's training set: KITTI's train share, vKITTI2 clone and the weather sets."""
+    kitti_train, kitti_val = split_holdout(kitti, val_fraction, seed, "KITTI")
+    train = {"kitti": kitti_train, "vkitti2_clone": clone,
+             **{f"vkitti2_{w}": part for w, part in weather_sets.items()}}
+    return train, ("kitti", kitti_val)
+
+
+def bdd100k_parts(bdd: IngestResult, val_fraction: float, seed: int
+                  ) -> tuple[Parts, tuple[str, IngestResult]]:
+    """The oracle's training set: BDD100K train frames only (val frames are never touched)."""
+    ids = bdd.images.loc[bdd.images["split"] == "train", "image_id"]
+    if len(ids) < 2:
+        raise ValueError(
+            f"dataset.train_on: bdd100k needs labelled BDD100K train frames, the manifest has "
+            f"{len(ids)} (sample world: raise data.sample.bdd_train_frames_per_weather)")
+    train, val = split_holdout(select_images(bdd, ids, "BDD100K train frames"), val_fraction,
+                               seed, "BDD100K train")
+    return {"bdd100k": train}, ("bdd100k", val)
+
+
+def split_holdout(part: IngestResult, val_fraction: float, seed: int, name: str
+                  ) -> tuple[IngestResult, IngestResult]:
+    """A seeded random share of `part`'s images (at least one) held out for validation."""
+    ids = np.array(sorted(part.images["image_id"]))
     n_val = max(1, round(len(ids) * val_fraction))
+    if n_val >= len(ids):
+        raise ValueError(f"dataset.val_fraction: {val_fraction} holds out all {len(ids)} {name} "
+                         f"frames, none are left to train on")
     val_ids = set(np.random.default_rng(seed).permutation(ids)[:n_val].tolist())
     train_ids = [i for i in ids.tolist() if i not in val_ids]
-    return (select_images(kitti, train_ids, "KITTI train share"),
-            select_images(kitti, val_ids, "KITTI held-out validation share"))
+    return (select_images(part, train_ids, f"{name} train share"),
+            select_images(part, val_ids, f"{name} held-out validation share"))
 
 
 def write_translation_grid(clone: IngestResult, weather_sets: dict[str, IngestResult],

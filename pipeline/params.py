@@ -76,7 +76,16 @@ class ClassParams:
 
 @dataclass
 class DatasetParams:
-    kitti_val_fraction: float = 0.2  # held-out KITTI frames for ultralytics' validation
+    # kitti_vkitti2: the study (KITTI + vKITTI2 + its translated weather). bdd100k: the target
+    # domain's own labelled train frames instead, the in-domain upper bound ("oracle")
+    train_on: Literal["kitti_vkitti2", "bdd100k"] = "kitti_vkitti2"
+    val_fraction: float = 0.2  # held-out share of the real training frames (KITTI, or BDD100K
+    # train), ultralytics' validation set for picking the best epoch; BDD100K val stays unseen
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ParamError(f"dataset.val_fraction: must be between 0 and 1 (exclusive), "
+                             f"got {self.val_fraction!r}")
 
 
 @dataclass

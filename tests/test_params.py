@@ -50,6 +50,12 @@ def test_repository_params_load_into_typed_objects():
         (lambda p: p["evaluation"].update(occlusion_edges=[10, 5]),
          "evaluation.occlusion_edges must be strictly increasing"),
         (lambda p: p["detector"].update(seed=3), "detector.seed: unknown key"),
+        (lambda p: p["dataset"].update(train_on="bdd"),
+         "dataset.train_on: 'bdd' is not allowed; choose one of kitti_vkitti2, bdd100k"),
+        (lambda p: p["dataset"].update(val_fraction=1.0),
+         "dataset.val_fraction: must be between 0 and 1 (exclusive), got 1.0"),
+        (lambda p: p["dataset"].update(kitti_val_fraction=0.2),
+         "dataset.kitti_val_fraction: unknown key; allowed: train_on, val_fraction"),
         (lambda p: p.update(colour="red"), "colour: unknown key"),
     ],
 )

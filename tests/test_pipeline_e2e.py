@@ -1,8 +1,9 @@
 """The whole DVC graph, for real, on a tiny sample world in a temporary copy of the repository.
 
-One test walks through what a new user does: `dvc repro`, a no-op second `dvc repro`, two
-experiments that must not re-run `ingest`, `dvc exp show` / `dvc metrics diff`, `dvc plots show`,
-and a forced re-run that must reproduce metrics.json byte for byte.
+One test walks through what a new user does: `dvc repro`, a no-op second `dvc repro`, a forced
+re-run that must reproduce metrics.json byte for byte, translator experiments that must not
+re-run `ingest`, `dvc exp show` / `dvc metrics diff`, the in-domain oracle experiment, and
+`dvc plots show`.
 """
 
 from __future__ import annotations
@@ -128,6 +129,17 @@ def test_dvc_graph_end_to_end(repo: Path):
     assert all(name in shown for name in ("none", "nst", "fda", "weatherfx"))
     diff = run(repo, "dvc", "metrics", "diff", "--all", "none", "nst")
     assert "occlusion.le5.map50" in diff and "occlusion.11+.map50" in diff
+
+    # the in-domain oracle: the BDD-like train frames replace KITTI + vKITTI2, val stays unseen
+    out = run(repo, "dvc", "exp", "run", "-n", "oracle", "-S", "dataset.train_on=bdd100k",
+              "-S", "translator=none")
+    assert "Running stage 'ingest'" not in out and "Running stage 'train_detector'" in out
+    summary = json.loads((repo / "outputs/dataset/summary.json").read_text())
+    assert summary["train_images_per_part"] == {"bdd100k": 10}  # 3 per weather, 2 held out
+    assert summary["val"]["images"] == 2
+    oracle = json.loads((repo / "outputs/eval/metrics.json").read_text())
+    assert oracle["occlusion"]["all"]["n_images"] == n_val  # evaluated on the same val frames
+    assert "occlusion.le5.map50" in run(repo, "dvc", "metrics", "diff", "--all", "HEAD", "oracle")
 
     html = run(repo, "dvc", "plots", "show", "-o", "plots_html")
     page = (repo / "plots_html" / "index.html").read_text()

@@ -1,0 +1,77 @@
+"""build_dataset's training sets: the study's (KITTI + vKITTI2) and the in-domain oracle's
+(BDD100K train frames), read from a tiny sample world with the real readers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from data import IngestResult
+from data.bdd100k import read_bdd100k
+from data.kitti import read_kitti_detection
+from data.sample import SampleConfig, write_sample_world
+from data.yolo import export_yolo, yolo_stem
+from pipeline.build_dataset import bdd100k_parts, sim2real_parts, split_holdout
+
+SMALL = SampleConfig(kitti_frames=10, vkitti2_scenes=1, vkitti2_frames_per_scene=2,
+                     bdd_train_frames_per_weather=5, bdd_val_frames_per_weather=2, width=192)
+BDD_MAP = {"car": "car", "truck": "truck"}
+
+
+@pytest.fixture(scope="module")
+def bdd(tmp_path_factory) -> IngestResult:
+    world = write_sample_world(tmp_path_factory.mktemp("sample") / "world", SMALL, seed=5)
+    splits = [read_bdd100k(labels, world.bdd100k_images, BDD_MAP, split)
+              for split, labels in (("train", world.bdd100k_labels_train),
+                                    ("val", world.bdd100k_labels_val))]
+    kitti = read_kitti_detection(world.kitti_root, {"Car": "car", "Van": "car", "Truck": "truck"})
+    return IngestResult(pd.concat([s.images for s in splits], ignore_index=True),
+                        pd.concat([s.objects for s in splits], ignore_index=True),
+                        {"kitti": kitti})
+
+
+def test_oracle_trains_on_bdd_train_frames_only_and_never_sees_val(bdd: IngestResult, tmp_path):
+    train_parts, (val_name, val) = bdd100k_parts(bdd, val_fraction=0.2, seed=0)
+    assert list(train_parts) == ["bdd100k"] and val_name == "bdd100k"
+    train = train_parts["bdd100k"]
+    train_ids = set(bdd.images.loc[bdd.images["split"] == "train", "image_id"])
+    assert len(train_ids) == 20  # 5 per weather
+    # 20 % held out (4 frames), the rest trains; together exactly the train split
+    assert len(val.images) == 4 and len(train.images) == 16
+    assert set(train.images["image_id"]) | set(val.images["image_id"]) == train_ids
+    assert not set(train.images["image_id"]) & set(val.images["image_id"])
+    # every box of those frames comes along: exported labels equal the manifest's boxes
+    counts = export_yolo([train], ["car", "truck"], tmp_path, "train", file_prefix=["bdd100k__"])
+    kept = train.objects[~train.objects["ignore"]]
+    assert counts["objects_exported"] == len(kept) > 0
+    row = kept.iloc[0]
+    image = train.images.set_index("image_id").loc[row["image_id"]]
+    w, h = image["width"], image["height"]
+    label_file = tmp_path / "labels" / "train" / f"{yolo_stem('bdd100k__', row['image_id'])}.txt"
+    cls = ["car", "truck"].index(row["class_name"])
+    x1, y1, x2, y2 = row["x1"], row["y1"], row["x2"], row["y2"]
+    expected = (f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} "
+                f"{(y2 - y1) / h:.6f}")
+    assert expected in label_file.read_text().splitlines()
+
+
+def test_holdout_is_seeded_and_the_study_keeps_its_parts(bdd: IngestResult):
+    kitti = bdd.report["kitti"]
+    a = split_holdout(kitti, 0.2, seed=0, name="KITTI")
+    b = split_holdout(kitti, 0.2, seed=0, name="KITTI")
+    c = split_holdout(kitti, 0.2, seed=1, name="KITTI")
+    assert list(a[1].images["image_id"]) == list(b[1].images["image_id"])
+    assert len(a[1].images) == 2 and len(a[0].images) == 8
+    assert set(a[1].images["image_id"]) != set(c[1].images["image_id"])
+    empty = IngestResult(kitti.images.iloc[:0], kitti.objects.iloc[:0], {})
+    train_parts, (val_name, val) = sim2real_parts(kitti, empty, {"fog": empty}, 0.2, seed=0)
+    assert list(train_parts) == ["kitti", "vkitti2_clone", "vkitti2_fog"] and val_name == "kitti"
+    assert list(val.images["image_id"]) == list(a[1].images["image_id"])
+
+
+def test_oracle_without_bdd_train_frames_is_a_clear_error(bdd: IngestResult):
+    val_only = IngestResult(bdd.images[bdd.images["split"] == "val"], bdd.objects, {})
+    with pytest.raises(ValueError, match="raise data.sample.bdd_train_frames_per_weather"):
+        bdd100k_parts(val_only, 0.2, seed=0)
+    with pytest.raises(ValueError, match="holds out all 20 BDD100K train frames"):
+        bdd100k_parts(bdd, 0.99, seed=0)
