@@ -35,13 +35,13 @@ def main(argv: list[str]) -> None:
     clone = select_images(vkitti2, vkitti2.images.loc[vkitti2.images["variation"] == "clone",
                                                       "image_id"], "vKITTI2 clone frames")
     if params.dataset.train_on == "bdd100k":
-        train_parts, val_part = bdd100k_parts(read_manifest(INGEST / "bdd100k"),
-                                              params.dataset.val_fraction, params.seed)
+        train_parts, (val_name, val) = bdd100k_parts(read_manifest(INGEST / "bdd100k"),
+                                                     params.dataset.val_fraction, params.seed)
     else:
-        train_parts, val_part = sim2real_parts(read_manifest(INGEST / "kitti"), clone,
-                                               weather_sets, params.dataset.val_fraction,
-                                               params.seed)
-    (val_name, val), names = val_part, params.classes.names
+        train_parts, (val_name, val) = sim2real_parts(read_manifest(INGEST / "kitti"), clone,
+                                                      weather_sets, params.dataset.val_fraction,
+                                                      params.seed)
+    names = params.classes.names
     with atomic_dir(DATASET) as tmp:
         counts = {
             "train": export_yolo(list(train_parts.values()), names, tmp, "train",

@@ -15,7 +15,7 @@ import pandas as pd
 from data import IngestResult, write_manifest
 from data.bdd100k import read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
-from data.sample import write_sample_world
+from data.sample import SampleWorld, write_sample_world
 from data.vkitti2 import read_vkitti2
 from pipeline.common import INGEST, atomic_dir, run_stage
 from pipeline.params import Params, RealPaths, load_params
@@ -25,14 +25,8 @@ def main(argv: list[str]) -> None:
     params = load_params()
     with atomic_dir(INGEST) as tmp:
         if params.data.source == "sample":
-            world = write_sample_world(tmp / "sample_world", params.data.sample, params.seed)
-            roots = RealPaths(
-                kitti_root=str(world.kitti_root),
-                vkitti2_root=str(world.vkitti2_root),
-                bdd100k_images=str(world.bdd100k_images),
-                bdd100k_labels_train=str(world.bdd100k_labels_train),
-                bdd100k_labels_val=str(world.bdd100k_labels_val),
-            )
+            roots = sample_world_roots(
+                write_sample_world(tmp / "sample_world", params.data.sample, params.seed))
         else:
             roots = params.data.real
         for name, result in read_all(params, roots).items():
@@ -40,6 +34,17 @@ def main(argv: list[str]) -> None:
                 result = _point_at_final_location(result, tmp)
             write_manifest(result, tmp / name)
             _print_summary(name, result)
+
+
+def sample_world_roots(world: SampleWorld) -> RealPaths:
+    """A written sample world's dataset roots, in the shape of the real downloads' params."""
+    return RealPaths(
+        kitti_root=str(world.kitti_root),
+        vkitti2_root=str(world.vkitti2_root),
+        bdd100k_images=str(world.bdd100k_images),
+        bdd100k_labels_train=str(world.bdd100k_labels_train),
+        bdd100k_labels_val=str(world.bdd100k_labels_val),
+    )
 
 
 def read_all(params: Params, roots: RealPaths) -> dict[str, IngestResult]:

@@ -3,31 +3,29 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from data import IngestResult
-from data.bdd100k import read_bdd100k
-from data.kitti import read_kitti_detection
 from data.sample import SampleConfig, write_sample_world
 from data.yolo import export_yolo, yolo_stem
 from pipeline.build_dataset import bdd100k_parts, sim2real_parts, split_holdout
+from pipeline.ingest import read_all, sample_world_roots
+from pipeline.params import Params
 
 SMALL = SampleConfig(kitti_frames=10, vkitti2_scenes=1, vkitti2_frames_per_scene=2,
                      bdd_train_frames_per_weather=5, bdd_val_frames_per_weather=2, width=192)
-BDD_MAP = {"car": "car", "truck": "truck"}
 
 
 @pytest.fixture(scope="module")
-def bdd(tmp_path_factory) -> IngestResult:
+def ingested(tmp_path_factory) -> dict[str, IngestResult]:
+    """The tiny world read as the ingest stage reads it (default class maps)."""
     world = write_sample_world(tmp_path_factory.mktemp("sample") / "world", SMALL, seed=5)
-    splits = [read_bdd100k(labels, world.bdd100k_images, BDD_MAP, split)
-              for split, labels in (("train", world.bdd100k_labels_train),
-                                    ("val", world.bdd100k_labels_val))]
-    kitti = read_kitti_detection(world.kitti_root, {"Car": "car", "Van": "car", "Truck": "truck"})
-    return IngestResult(pd.concat([s.images for s in splits], ignore_index=True),
-                        pd.concat([s.objects for s in splits], ignore_index=True),
-                        {"kitti": kitti})
+    return read_all(Params(), sample_world_roots(world))
+
+
+@pytest.fixture
+def bdd(ingested) -> IngestResult:
+    return ingested["bdd100k"]
 
 
 def test_oracle_trains_on_bdd_train_frames_only_and_never_sees_val(bdd: IngestResult, tmp_path):
@@ -55,8 +53,8 @@ def test_oracle_trains_on_bdd_train_frames_only_and_never_sees_val(bdd: IngestRe
     assert expected in label_file.read_text().splitlines()
 
 
-def test_holdout_is_seeded_and_the_study_keeps_its_parts(bdd: IngestResult):
-    kitti = bdd.report["kitti"]
+def test_holdout_is_seeded_and_the_study_keeps_its_parts(ingested: dict[str, IngestResult]):
+    kitti = ingested["kitti"]
     a = split_holdout(kitti, 0.2, seed=0, name="KITTI")
     b = split_holdout(kitti, 0.2, seed=0, name="KITTI")
     c = split_holdout(kitti, 0.2, seed=1, name="KITTI")
