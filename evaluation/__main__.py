@@ -1,8 +1,14 @@
-"""Standalone evaluation: `python -m evaluation --gt GT.json --pred PRED.json --out metrics.json`.
+"""Standalone evaluation, no DVC needed.
+
+    python -m evaluation --gt GT.json --pred PRED.json --out metrics.json
+    python -m evaluation compare --gt GT.json --pred A.json --pred B.json [--names a,b]
+        [--bootstrap 2000] [--ci 0.95] [--seed 0] --out DIR
 
 GT is any BDD100K labels file the data package reads (legacy, det_20 or Scalabel frames), with
-the toolkit's renames and ignored classes applied. pr_occlusion.csv, buckets.csv and report.md
-are written next to --out.
+the toolkit's renames and ignored classes applied. The first form writes pr_occlusion.csv,
+buckets.csv and report.md next to --out; `compare` writes compare.json and compare.md into DIR:
+every bucket's mAP50 and mAP50:95 per run with a bootstrap interval, and each run's Δ against
+the first with a paired interval (the same resampled images for both).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from evaluation.core import EvalConfig, evaluate
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
 from evaluation.recall import recall_breakdown, render_recall
-from evaluation.report import write_outputs
+from evaluation.report import atomic_write_text, write_outputs
 
 if TYPE_CHECKING:
     from data.manifest import IngestResult
@@ -33,19 +39,30 @@ def _csv(kind: type) -> Callable[[str], list]:
     return parse
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def _add_eval_options(parser: argparse.ArgumentParser) -> None:
+    """The options both forms share: what is evaluated, and how."""
     defaults = EvalConfig()
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gt", type=Path, required=True, help="BDD100K / Scalabel labels JSON")
-    parser.add_argument("--pred", type=Path, required=True,
-                        help="Scalabel frames with scored labels, or COCO results + images map")
-    parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--categories", type=_csv(str), default=defaults.classes)
     parser.add_argument("--occlusion-edges", type=_csv(int), default=defaults.occlusion_edges)
     parser.add_argument("--iou", type=float, default=defaults.iou)
     parser.add_argument("--max-dets", type=int, default=defaults.max_dets)
     parser.add_argument("--convention", choices=["coco", "bdd"], default=defaults.convention)
+
+
+def _config(args: argparse.Namespace, **extra: float) -> EvalConfig:
+    return EvalConfig(classes=args.categories, occlusion_edges=args.occlusion_edges,
+                      iou=args.iou, max_dets=args.max_dets, convention=args.convention, **extra)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = EvalConfig()
+    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_eval_options(parser)
+    parser.add_argument("--pred", type=Path, required=True,
+                        help="Scalabel frames with scored labels, or COCO results + images map")
+    parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--report-score", type=float, default=defaults.report_score,
                         help="report.md's recall table counts detections scoring at least this")
     parser.add_argument("--report-small-height", type=float,
@@ -53,6 +70,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="report.md's recall table splits boxes at this height (pixels)")
     parser.add_argument("--baseline", type=Path, help="another run's metrics JSON to compare to")
     return parser.parse_args(argv)
+
+
+MAX_BOOTSTRAP = 100_000  # replicates: beyond this the intervals stop moving, memory does not
+
+
+def parse_compare_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m evaluation compare",
+                                     description="Paired bootstrap comparison of several runs "
+                                                 "on the same ground truth.")
+    _add_eval_options(parser)
+    parser.add_argument("--pred", type=Path, action="append", required=True,
+                        help="a run's predictions (repeat; the first is the reference of Δ)")
+    parser.add_argument("--names", type=_csv(str), help="run names, comma-separated "
+                        "(default: the prediction files' names)")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="replicates")
+    parser.add_argument("--ci", type=float, default=0.95, help="interval coverage, in (0, 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the image draws")
+    parser.add_argument("--out", type=Path, required=True, help="directory for compare.json/.md")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.names is None:
+        stems = [p.stem for p in args.pred]
+        args.names = stems if len(set(stems)) == len(stems) else [
+            f"{i}:{stem}" for i, stem in enumerate(stems)]
+    if len(args.names) != len(args.pred) or len(set(args.names)) != len(args.names):
+        parser.error(f"--names needs {len(args.pred)} distinct names, one per --pred, "
+                     f"got {args.names}")
+    if not 1 <= args.bootstrap <= MAX_BOOTSTRAP:
+        parser.error(f"--bootstrap must be between 1 and {MAX_BOOTSTRAP}, got {args.bootstrap}")
+    if not 0.0 < args.ci < 1.0:
+        parser.error(f"--ci must be between 0 and 1 (exclusive), got {args.ci}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a directory")
+    return args
 
 
 def _load_gt(path: Path, classes: list[str]) -> IngestResult:
@@ -66,10 +119,12 @@ def _load_gt(path: Path, classes: list[str]) -> IngestResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:])
     args = parse_args(argv)
-    cfg = EvalConfig(classes=args.categories, occlusion_edges=args.occlusion_edges, iou=args.iou,
-                     max_dets=args.max_dets, convention=args.convention,
-                     report_score=args.report_score, report_small_height=args.report_small_height)
+    cfg = _config(args, report_score=args.report_score,
+                  report_small_height=args.report_small_height)
     try:
         baseline = None
         if args.baseline is not None:
@@ -95,6 +150,36 @@ def main(argv: list[str] | None = None) -> int:
           f"({result.metrics['n_predictions_unmatched_frames']} boxes, not scored)",
           file=sys.stderr)
     print((args.out.parent / "report.md").read_text())
+    return 0
+
+
+def compare_main(argv: list[str]) -> int:
+    # imported here: numba's start-up is not needed by the plain evaluation
+    from evaluation.bootstrap import bootstrap_buckets
+    from evaluation.compare import compare, compare_json, render_compare
+
+    args = parse_compare_args(argv)
+    cfg = _config(args)
+    try:
+        ground_truth = _load_gt(args.gt, cfg.classes)
+        predictions = []
+        for path in args.pred:
+            table, read_report = load_predictions(path, convention=cfg.convention)
+            print(f"predictions {path}: {read_report['n_boxes_read']} boxes "
+                  f"({read_report['format']}); skipped {read_report['skipped']}",
+                  file=sys.stderr)
+            predictions.append(table)
+        samples = bootstrap_buckets(ground_truth.images, ground_truth.objects, predictions, cfg,
+                                    n_boot=args.bootstrap, seed=args.seed,
+                                    progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
+        print(f"evaluation compare: error: {err}", file=sys.stderr)
+        return 2
+    result = compare(args.names, samples, args.bootstrap, args.ci)
+    report = render_compare(result)
+    atomic_write_text(args.out / "compare.json", compare_json(result))
+    atomic_write_text(args.out / "compare.md", report)
+    print(report)
     return 0
 
 

@@ -61,7 +61,7 @@ class Matches:
     status: np.ndarray  # (T, K) int8: TP / FP / IGNORED
     n_beyond_max_dets: int  # detections cut by max_dets (per image and class, like COCO)
     by_class: list[np.ndarray] = field(default_factory=list)  # positions of each class, in order
-    score: np.ndarray | None = None  # (K,) with record_gt: each kept detection's score
+    score: np.ndarray | None = None  # (K,) each kept detection's score
     gt: np.ndarray | None = None  # (T, K) with record_gt: index of the matched GT box, or -1
 
 
@@ -245,7 +245,7 @@ def match_detections(gt: BoxArrays, dt: BoxArrays, n_images: int, n_classes: int
     Detections must come image-major with each image's rows in input order (COCO's tie order).
     Internally a detection's id is its position in COCO's global score order: inside an
     (image, class) group that is exactly the group's processing order. With `record_gt` the
-    result also says which GT box (index into `gt`) each detection matched, and its score.
+    result also says which GT box (index into `gt`) each detection matched.
     """
     if max_dets < 1:
         raise ValueError(f"max_dets must be >= 1, got {max_dets}")
@@ -291,7 +291,7 @@ def match_detections(gt: BoxArrays, dt: BoxArrays, n_images: int, n_classes: int
     by_class = np.split(stable_argsort_ints(cls), np.cumsum(np.bincount(cls, minlength=n_classes)))
     return Matches(thresholds=thresholds, image=dt.image[order], cls=cls, status=status,
                    n_beyond_max_dets=len(dt) - len(order), by_class=by_class[:n_classes],
-                   score=dt.score[order] if record_gt else None, gt=matched_gt)
+                   score=dt.score[order], gt=matched_gt)
 
 
 def precision_at_recall(is_tp: np.ndarray, n_gt: int) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""Several runs on the same images, each mAP with its bootstrap interval and each Δ against the
+first run with a paired one: compare.json (the shape other tools read) and compare.md.
+
+    python -m evaluation compare --gt GT.json --pred A.json --pred B.json --out DIR
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from evaluation.bootstrap import BucketSamples, delta_summary, percentile_interval, verdict
+
+METRICS = ("map50", "map50_95")
+
+
+def _value(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def compare(names: list[str], samples: list[BucketSamples], n_boot: int, ci: float) -> dict:
+    """compare.json: every bucket's value and interval per run, and Δ against names[0]."""
+    buckets = {}
+    for bucket in samples:
+        entry: dict = {"n_images": bucket.n_images}
+        for metric in METRICS:
+            full = getattr(bucket, metric)
+            boot = getattr(bucket, f"boot_{metric}")
+            entry[metric] = {}
+            for i, name in enumerate(names):
+                lo, hi = percentile_interval(boot[i], ci)
+                entry[metric][name] = {"value": _value(full[i]), "lo": _value(lo),
+                                       "hi": _value(hi)}
+            entry[f"delta_{metric}"] = {
+                name: delta_summary(full[i] - full[0], boot[i] - boot[0], ci)
+                for i, name in enumerate(names) if i > 0}
+        buckets[bucket.key] = entry
+    return {"names": list(names), "bootstrap": n_boot, "ci": ci, "buckets": buckets}
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _interval(entry: dict, signed: bool = False) -> str:
+    if entry["value"] is None:
+        return "n/a"
+    return (f"{_fmt(entry['value'], signed)} [{_fmt(entry['lo'], signed)}, "
+            f"{_fmt(entry['hi'], signed)}]")
+
+
+def render_compare(result: dict) -> str:
+    """compare.md: one table per metric, a row per bucket, verdicts from the paired CI."""
+    names, ci = result["names"], result["ci"]
+    pct = f"{100 * ci:g} %"
+    lines = ["# Paired bootstrap comparison", "",
+             f"{result['bootstrap']} replicates; {pct} percentile intervals. Each replicate draws "
+             "a bucket's images with replacement (as many as it holds) and scores every run on "
+             f"that same draw, so Δ (each run minus `{names[0]}`) is paired image by image. "
+             f"Verdict: better / worse when the {pct} interval of Δ excludes 0, else no "
+             "evidence. P(Δ>0) is the share of replicates in which the run is ahead.", ""]
+    for metric, title in (("map50", "mAP50"), ("map50_95", "mAP50:95")):
+        header = ["bucket", "images", *(f"{n} {title}" for n in names)]
+        for name in names[1:]:
+            header += [f"Δ {name}", "P(Δ>0)", "verdict"]
+        lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
+                  "|---|" + "---:|" * (len(header) - 2) + "---|"]
+        for key, entry in result["buckets"].items():
+            row = [key, str(entry["n_images"])]
+            row += [_interval(entry[metric][n]) for n in names]
+            for name in names[1:]:
+                delta = entry[f"delta_{metric}"][name]
+                p = delta["p_positive"]
+                row += [_interval(delta, signed=True), "n/a" if p is None else f"{p:.2f}",
+                        verdict(delta) if delta["value"] is not None else "n/a"]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def compare_json(result: dict) -> str:
+    return json.dumps(result, indent=2, allow_nan=False) + "\n"
