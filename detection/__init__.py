@@ -7,12 +7,13 @@ Importing this package does not import ultralytics: `configure_ultralytics` (cal
 from detection.config import DetectorConfig, DetectorConfigError
 from detection.env import configure_ultralytics
 from detection.predict import predict, write_scalabel
-from detection.train import train_detector
+from detection.train import held_out_metrics, train_detector
 
 __all__ = [
     "DetectorConfig",
     "DetectorConfigError",
     "configure_ultralytics",
+    "held_out_metrics",
     "predict",
     "train_detector",
     "write_scalabel",

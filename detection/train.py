@@ -205,6 +205,21 @@ def _best_or_last(weights: Path) -> Path:
     raise FileNotFoundError(f"training finished without a checkpoint in {weights}")
 
 
+def held_out_metrics(checkpoint: Path) -> dict[str, float | None]:
+    """mAP50 and mAP50:95 that ultralytics measured for this checkpoint's epoch on the held-out
+    frames of its training domain (the dataset's val split), as recorded in the checkpoint."""
+    from ultralytics.nn.tasks import torch_safe_load
+
+    ckpt, _ = torch_safe_load(str(checkpoint))
+    recorded = ckpt.get("train_metrics") or {}
+
+    def value(key: str) -> float | None:
+        number = recorded.get(key)
+        return float(number) if isinstance(number, int | float) and math.isfinite(number) else None
+
+    return {"map50": value("metrics/mAP50(B)"), "map50_95": value("metrics/mAP50-95(B)")}
+
+
 def _drop_run_specifics(checkpoint: Path) -> None:
     """Rewrite a finished checkpoint without what differs between two runs of the same params
     and data on CPU: its save date, epoch timings, the git commit and clone path ultralytics

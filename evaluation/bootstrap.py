@@ -146,19 +146,29 @@ def _replicate_group(w, seq, gt_per_image, recall, before, first_tp, best_tp, be
                     _keep_best(cur_tp, cur_n, g, end[g], base[g] + end[g] - tp[g] - 1)
                     tp[g] = end[g]
                 continue
-            m = -size - 1  # TPs mixed with FPs or ignored detections: copy by copy, in order
+            # TPs mixed with FPs or ignored detections: copy by copy, TP by TP, all lanes in
+            # step. A lane with fewer copies makes no-op candidates (its tp stays, n grows).
+            m = -size - 1
+            most = 0
             for g in range(lanes):
-                copies = w[image, g]
-                start = before[slot, g] - ignored[g] + 1
-                for c in range(copies):
-                    for q in range(mixed_tp_ptr[m], mixed_tp_ptr[m + 1]):
-                        tp[g] += 1
-                        while tp[g] >= bound[g]:
-                            _next_segment(g, first_tp, point, bound, cur_tp, cur_n, best_tp,
-                                          best_n)
-                        _keep_best(cur_tp, cur_n, g, tp[g], start + c * mixed_kept[m]
-                                   + tp_offset[q])
-                ignored[g] += copies * n_ignored
+                base[g] = before[slot, g] - ignored[g] + 1
+                most = max(most, w[image, g])
+            for c in range(most):
+                for q in range(mixed_tp_ptr[m], mixed_tp_ptr[m + 1]):
+                    crossing = False
+                    for g in range(lanes):
+                        tp[g] += c < w[image, g]
+                        crossing |= tp[g] >= bound[g]
+                    if crossing:
+                        for g in range(lanes):
+                            while tp[g] >= bound[g]:
+                                _next_segment(g, first_tp, point, bound, cur_tp, cur_n,
+                                              best_tp, best_n)
+                    for g in range(lanes):
+                        _keep_best(cur_tp, cur_n, g, tp[g],
+                                   base[g] + c * mixed_kept[m] + tp_offset[q])
+            for g in range(lanes):
+                ignored[g] += w[image, g] * n_ignored
         for g in range(lanes):
             best_tp[g, point[g]], best_n[g, point[g]] = cur_tp[g], cur_n[g]
             for q in range(n_points - 2, -1, -1):  # suffix maximum: the envelope

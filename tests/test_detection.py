@@ -137,6 +137,22 @@ def test_training_writes_best_and_one_dvclive_row_per_epoch(trained):
 
 
 @pytest.mark.slow
+def test_held_out_metrics_are_those_of_the_kept_epoch(trained):
+    """best.pt records the val metrics of its epoch: one of the logged rows, the best by
+    ultralytics' fitness, and at least as good in mAP50:95 as the last epoch."""
+    from detection import held_out_metrics
+
+    held_out = held_out_metrics(trained.best)
+    rows = {name: [float(v) for _, v in read_tsv(trained.live / "plots" / "metrics"
+                                                  / f"{name}.tsv")[1:]]
+            for name in ("val/mAP50", "val/mAP50-95")}
+    epoch = rows["val/mAP50-95"].index(max(rows["val/mAP50-95"]))
+    assert held_out["map50_95"] == pytest.approx(max(rows["val/mAP50-95"]), abs=1e-4)
+    assert held_out["map50"] == pytest.approx(rows["val/mAP50"][epoch], abs=0.02)
+    assert held_out["map50"] > 0.3
+
+
+@pytest.mark.slow
 def test_finished_run_is_returned_without_training(trained):
     before = trained.best.read_bytes()
     again = train_detector(trained.data / "data.yaml", trained.run_dir, trained.cfg, trained.live)
