@@ -7,7 +7,7 @@ Importing this package does not import ultralytics: `configure_ultralytics` (cal
 from detection.config import DetectorConfig, DetectorConfigError
 from detection.env import configure_ultralytics
 from detection.predict import predict, write_scalabel
-from detection.train import held_out_metrics, train_detector
+from detection.train import held_out_metrics, train_detector, write_held_out
 
 __all__ = [
     "DetectorConfig",
@@ -16,5 +16,6 @@ __all__ = [
     "held_out_metrics",
     "predict",
     "train_detector",
+    "write_held_out",
     "write_scalabel",
 ]

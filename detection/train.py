@@ -220,6 +220,11 @@ def held_out_metrics(checkpoint: Path) -> dict[str, float | None]:
     return {"map50": value("metrics/mAP50(B)"), "map50_95": value("metrics/mAP50-95(B)")}
 
 
+def write_held_out(checkpoint: Path, path: Path) -> None:
+    """held_out_metrics(checkpoint) as JSON at path, atomically."""
+    _write_json_atomic(Path(path), held_out_metrics(checkpoint))
+
+
 def _drop_run_specifics(checkpoint: Path) -> None:
     """Rewrite a finished checkpoint without what differs between two runs of the same params
     and data on CPU: its save date, epoch timings, the git commit and clone path ultralytics

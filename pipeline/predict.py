@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from data import read_manifest
-from detection import held_out_metrics, predict, write_scalabel
-from evaluation.report import atomic_write_text
+from detection import predict, write_held_out, write_scalabel
 from pipeline.common import DETECTOR, INGEST, PREDICT, run_stage
 from pipeline.params import load_params
 
@@ -22,8 +20,7 @@ def main(argv: list[str]) -> None:
     PREDICT.mkdir(parents=True, exist_ok=True)
     write_scalabel(predictions, PREDICT / "predictions.json")
     # what the detector reached on held-out frames of its own training domain, for the report
-    atomic_write_text(PREDICT / "held_out.json",
-                      json.dumps(held_out_metrics(weights), indent=2) + "\n")
+    write_held_out(weights, PREDICT / "held_out.json")
     print(f"predict: {len(predictions)} boxes on {len(images)} BDD100K val frames")
 
 
