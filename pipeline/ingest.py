@@ -25,8 +25,8 @@ def main(argv: list[str]) -> None:
     params = load_params()
     with atomic_dir(INGEST) as tmp:
         if params.data.source == "sample":
-            roots = sample_world_roots(
-                write_sample_world(tmp / "sample_world", params.data.sample, params.seed))
+            # the world has its own seed (data.sample.seed): the top-level `seed` varies training
+            roots = sample_world_roots(write_sample_world(tmp / "sample_world", params.data.sample))
         else:
             roots = params.data.real
         for name, result in read_all(params, roots).items():

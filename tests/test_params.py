@@ -66,6 +66,12 @@ def test_bad_params_name_the_key(tmp_path, edit, message):
     assert "\n" not in str(err.value)
 
 
+def test_the_sample_worlds_own_seed_is_checked_at_load(tmp_path):
+    assert load_params(REPO / "params.yaml").data.sample.seed == 0
+    with pytest.raises(ValueError, match=r"data\.sample\.seed must be an integer >= 0, got -1"):
+        load_params(write_params(tmp_path, lambda p: p["data"]["sample"].update(seed=-1)))
+
+
 def test_missing_params_file_is_a_clear_error(tmp_path):
     with pytest.raises(ParamError, match="not found"):
         load_params(tmp_path / "params.yaml")

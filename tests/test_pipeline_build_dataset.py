@@ -13,13 +13,14 @@ from pipeline.ingest import read_all, sample_world_roots
 from pipeline.params import Params
 
 SMALL = SampleConfig(kitti_frames=10, vkitti2_scenes=1, vkitti2_frames_per_scene=2,
-                     bdd_train_frames_per_weather=5, bdd_val_frames_per_weather=2, width=192)
+                     bdd_train_frames_per_weather=5, bdd_val_frames_per_weather=2, width=192,
+                     seed=5)
 
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory) -> dict[str, IngestResult]:
     """The tiny world read as the ingest stage reads it (default class maps)."""
-    world = write_sample_world(tmp_path_factory.mktemp("sample") / "world", SMALL, seed=5)
+    world = write_sample_world(tmp_path_factory.mktemp("sample") / "world", SMALL)
     return read_all(Params(), sample_world_roots(world))
 
 

@@ -2,8 +2,8 @@
 
 One test walks through what a new user does: `dvc repro`, a no-op second `dvc repro`, a forced
 re-run that must reproduce metrics.json byte for byte, translator experiments that must not
-re-run `ingest`, `dvc exp show` / `dvc metrics diff`, the in-domain oracle experiment, and
-`dvc plots show`.
+re-run `ingest`, `dvc exp show` / `dvc metrics diff`, the in-domain oracle experiment, a
+training-seed experiment scored on the same images, and `dvc plots show`.
 """
 
 from __future__ import annotations
@@ -140,6 +140,16 @@ def test_dvc_graph_end_to_end(repo: Path):
     oracle = json.loads((repo / "outputs/eval/metrics.json").read_text())
     assert oracle["occlusion"]["all"]["n_images"] == n_val  # evaluated on the same val frames
     assert "occlusion.le5.map50" in run(repo, "dvc", "metrics", "diff", "--all", "HEAD", "oracle")
+
+    # another training seed: the world has its own seed (data.sample.seed), so ingest is not
+    # re-run and the run is scored on the same images (translator none: cheap translator stages)
+    out = run(repo, "dvc", "exp", "run", "-n", "seed1", "-S", "seed=1", "-S", "translator=none")
+    assert "Running stage 'ingest'" not in out and "Running stage 'train_detector'" in out
+    assert ingest_lock(repo)["outs"] == ingest_outs
+    seeded = json.loads((repo / "outputs/eval/metrics.json").read_text())
+    assert seeded["occlusion"]["all"]["n_images"] == metrics["occlusion"]["all"]["n_images"]
+    assert ({b: (v["n_images"], v["n_gt"]) for b, v in seeded["occlusion"].items()}
+            == {b: (v["n_images"], v["n_gt"]) for b, v in metrics["occlusion"].items()})
 
     html = run(repo, "dvc", "plots", "show", "-o", "plots_html")
     page = (repo / "plots_html" / "index.html").read_text()

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -32,7 +33,8 @@ from data.sample import (
 )
 
 SMALL = SampleConfig(kitti_frames=4, vkitti2_scenes=2, vkitti2_frames_per_scene=3,
-                     bdd_train_frames_per_weather=1, bdd_val_frames_per_weather=3, width=192)
+                     bdd_train_frames_per_weather=1, bdd_val_frames_per_weather=3, width=192,
+                     seed=3)
 KITTI_TYPES = {"Car", "Van", "Truck", "Misc", "Pedestrian", "DontCare"}
 BBOX_HEADER = ("frame cameraID trackID left right top bottom number_pixels truncation_ratio "
                "occupancy_ratio isMoving")
@@ -43,7 +45,7 @@ MOT_SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bdd
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    return write_sample_world(tmp_path_factory.mktemp("sample") / "world", SMALL, seed=3)
+    return write_sample_world(tmp_path_factory.mktemp("sample") / "world", SMALL)
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -197,10 +199,11 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def test_identical_bytes_on_a_second_run_and_atomic_replace(world, tmp_path):
-    again = write_sample_world(tmp_path / "again", SMALL, seed=3)
+    again = write_sample_world(tmp_path / "again", SMALL)
     first_root = world.kitti_root.parent
     assert tree_digest(again.kitti_root.parent) == tree_digest(first_root)
-    other = write_sample_world(tmp_path / "again", SMALL, seed=4)  # replaces the old world
+    # another world seed gives another world, and replaces the old one
+    other = write_sample_world(tmp_path / "again", replace(SMALL, seed=4))
     assert tree_digest(other.kitti_root.parent) != tree_digest(first_root)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no temp dirs left
 
@@ -211,7 +214,7 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sample, "write_bdd", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_sample_world(tmp_path / "world", SMALL, seed=0)
+        write_sample_world(tmp_path / "world", SMALL)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -300,13 +303,13 @@ def test_visible_fraction_gives_the_occlusion_label(occluder_x, fraction, level,
         assert car.visible_box == pytest.approx((89.5, 39.5, visible_x2, 59.5))
 
 
-def test_bad_config_is_a_clear_error(tmp_path):
+def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="data.sample.kitti_frames"):
         SampleConfig(kitti_frames=-1)
     with pytest.raises(ValueError, match="data.sample.width"):
         SampleConfig(width=16)
-    with pytest.raises(ValueError, match="seed"):
-        write_sample_world(tmp_path / "w", SMALL, seed=-2)
+    with pytest.raises(ValueError, match="data.sample.seed must be an integer >= 0, got -2"):
+        SampleConfig(seed=-2)
 
 
 def test_overview_picture(world, tmp_path):

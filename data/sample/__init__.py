@@ -16,7 +16,8 @@ world seen by a pinhole camera:
   "photographic" (textures, shading, sensor noise, blur, JPEG) and BDD's weather is physical
   (depth haze, slanted rain streaks + lens droplets + wet reflections, flat overcast light).
 
-Everything is drawn from numpy Generators seeded per frame, so the same seed gives byte-identical
+Everything is drawn from numpy Generators seeded per frame with the world's own seed
+(`SampleConfig.seed`, params.yaml `data.sample.seed`), so the same config gives byte-identical
 files, and changing one count does not reshuffle the other datasets.
 
 Modules, in dependency order:
@@ -93,18 +94,17 @@ __all__ = [
 
 
 # write_sample_world looks the writers up in this module, so a test can replace one here.
-def write_sample_world(root: Path, cfg: SampleConfig, seed: int) -> SampleWorld:
-    """Write the whole sample world under `root` (replacing it atomically) and say where it is."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+def write_sample_world(root: Path, cfg: SampleConfig) -> SampleWorld:
+    """Write the whole sample world of `cfg` (its counts, width and own seed) under `root`,
+    replacing it atomically, and say where it is."""
     root = Path(root).resolve()
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        write_kitti(tmp / "kitti", cfg, seed)
+        write_kitti(tmp / "kitti", cfg)
         (tmp / "vkitti2").mkdir()
-        write_vkitti2(tmp / "vkitti2", cfg, seed)
-        write_bdd(tmp / "bdd100k", cfg, seed)
+        write_vkitti2(tmp / "vkitti2", cfg)
+        write_bdd(tmp / "bdd100k", cfg)
         _replace_dir(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

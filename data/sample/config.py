@@ -12,7 +12,9 @@ Color = tuple[float, float, float]  # BGR in 0..1
 
 @dataclass
 class SampleConfig:
-    """params.yaml `data.sample`: how much of each dataset to write, and how wide the frames are."""
+    """params.yaml `data.sample`: how much of each dataset to write, how wide the frames are, and
+    the world's own seed (apart from the top-level `seed`, which varies training only: runs on
+    different training seeds are scored on the same images)."""
 
     kitti_frames: int = 48
     vkitti2_scenes: int = 2
@@ -21,6 +23,7 @@ class SampleConfig:
     bdd_val_frames_per_weather: int = 16
     # KITTI/vKITTI2 frames are width x round(width*375/1242); BDD frames width x width*9/16
     width: int = 320
+    seed: int = 0  # the world's own seed: every frame's Generator is keyed by (seed, stream, index)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -1,7 +1,7 @@
 """Writing the three datasets in their real formats and layouts: KITTI object detection
 (training/image_2 + label_2), vKITTI2 scenes (one RGB sequence per variation, bbox.txt, info.txt)
 and BDD100K det_20 (images/100k + labels JSON, val frames spread over the occlusion buckets).
-Each frame draws from its own Generator, keyed by (seed, stream, index)."""
+Each frame draws from its own Generator, keyed by (cfg.seed, stream, index)."""
 
 from __future__ import annotations
 
@@ -121,13 +121,13 @@ def kitti_frame(rng: np.random.Generator) -> Frame:
                  rng.uniform(0, 12))
 
 
-def write_kitti(root: Path, cfg: SampleConfig, seed: int) -> None:
+def write_kitti(root: Path, cfg: SampleConfig) -> None:
     image_dir, label_dir = root / "training" / "image_2", root / "training" / "label_2"
     image_dir.mkdir(parents=True)
     label_dir.mkdir(parents=True)
     cam = kitti_camera(cfg.width)
     for index in tqdm(range(cfg.kitti_frames), desc="sample kitti", unit="img", leave=False):
-        rng = np.random.default_rng([seed, STREAM_KITTI, index])
+        rng = np.random.default_rng([cfg.seed, STREAM_KITTI, index])
         frame = kitti_frame(rng)
         img, seen = render_real(frame, cam, real_palette("clear", "daytime", rng, False),
                                 "clear", "daytime", rng)
@@ -177,10 +177,10 @@ def vkitti2_scene(rng: np.random.Generator, scene_index: int, n_frames: int
     return road, tracks, scenery, skyline(rng), ego_speed
 
 
-def write_vkitti2(root: Path, cfg: SampleConfig, seed: int) -> None:
+def write_vkitti2(root: Path, cfg: SampleConfig) -> None:
     cam = vkitti2_camera(cfg.width)
     for scene_index in range(cfg.vkitti2_scenes):
-        rng = np.random.default_rng([seed, STREAM_VKITTI2, scene_index])
+        rng = np.random.default_rng([cfg.seed, STREAM_VKITTI2, scene_index])
         scene = f"Scene{scene_index + 1:02d}"
         road, tracks, scenery, hills, ego_speed = vkitti2_scene(rng, scene_index,
                                                                 cfg.vkitti2_frames_per_scene)
@@ -369,15 +369,15 @@ def bdd_records(split: str, frames_per_weather: int, width: int, seed: int
         yield record, frame, cam, rng
 
 
-def write_bdd(root: Path, cfg: SampleConfig, seed: int) -> None:
+def write_bdd(root: Path, cfg: SampleConfig) -> None:
     image_root, label_root = root / "images" / "100k", root / "labels" / "det_20"
     label_root.mkdir(parents=True)
     for split, per_weather in (("train", cfg.bdd_train_frames_per_weather),
                                ("val", cfg.bdd_val_frames_per_weather)):
         (image_root / split).mkdir(parents=True)
         records = []
-        for record, frame, cam, rng in tqdm(bdd_records(split, per_weather, cfg.width, seed),
-                                            desc=f"sample bdd {split}", unit="img",
+        frames = bdd_records(split, per_weather, cfg.width, cfg.seed)
+        for record, frame, cam, rng in tqdm(frames, desc=f"sample bdd {split}", unit="img",
                                             total=per_weather * len(BDD_WEATHERS), leave=False):
             weather, timeofday = record["attributes"]["weather"], record["attributes"]["timeofday"]
             pal = real_palette(weather, timeofday, rng, us=True)
