@@ -18,11 +18,14 @@ world seen by a pinhole camera:
 
 Everything is drawn from numpy Generators seeded per frame with the world's own seed
 (`SampleConfig.seed`, params.yaml `data.sample.seed`), so the same config gives byte-identical
-files, and changing one count does not reshuffle the other datasets.
+files, and changing one count does not reshuffle the other datasets. The float maths is bit-exact
+across CPUs (exact.py: no SIMD-dispatched numpy or OpenCV float kernels), so a machine with AVX2
+writes the same files as one with AVX-512 (tests/test_sample_world_exact.py).
 
 Modules, in dependency order:
 
 - config.py: SampleConfig, SampleWorld / world_paths, shared constants (label rules, weathers);
+- exact.py: the float maths of the looks (blurs, resizes, exp) with the same bits on every CPU;
 - camera.py: the pinhole camera and the KITTI / vKITTI2 / BDD100K cameras;
 - things.py: vehicles, pedestrians, buildings, trees as 3-D parts; the vehicle catalogue;
 - road.py: road layouts, the Frame, placement of traffic, pedestrians and scenery;

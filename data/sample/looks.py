@@ -1,6 +1,9 @@
 """How frames look: palettes, the painter (flat "sim" for vKITTI2, supersampled and textured
 "photographic" for KITTI / BDD100K), BDD's physical weather (haze, rain, wet road, overcast
-light), the sensor model, and vKITTI2's own sim weather variations."""
+light), the sensor model, and vKITTI2's own sim weather variations.
+
+OpenCV only rasterises here (integer polygons and lines) and encodes; every float filter, exp and
+power goes through exact.py, so a frame has the same bits on every CPU."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from data.sample import exact
 from data.sample.camera import Camera
 from data.sample.config import Color
 from data.sample.projection import (
@@ -99,13 +103,13 @@ TEXTURE = {MAT_FAR: (0.12, 0.1), MAT_GRASS: (0.15, 0.14), MAT_WALK: (0.05, 0.05)
 
 def _lowfreq(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndarray:
     small = rng.standard_normal((h // cell + 2, w // cell + 2)).astype(np.float32)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return exact.resize_cubic(small, w, h)
 
 
 def _ground_strip(cam: Camera, road: Road, x0: float, x1: float, z0: float, z1: float,
                   pieces: int = 1) -> np.ndarray:
     """A ground band x0..x1 (before the bend) from z0 to z1, following the road's curve."""
-    zs = np.geomspace(z0, z1, pieces + 1)
+    zs = exact.geomspace(z0, z1, pieces + 1)
     offset, lift = road.shift(zs), road.lift(zs)
     edge = np.concatenate([np.stack([x0 + offset, lift, zs], 1),
                            np.stack([x1 + offset, lift, zs], 1)[::-1]])
@@ -132,7 +136,7 @@ def paint(frame: Frame, cam: Camera, pal: Palette, real: bool, rng: np.random.Ge
     h, w = cam.height * ss, cam.width * ss
     rows = (np.arange(h, dtype=np.float32) + 0.5) / ss - 0.5
     top = min(max(math.floor((cam.cy + 0.5) * ss - 0.5), 0), h)  # first row of the ground
-    t = np.clip(rows[:top] / max(cam.cy, 1.0), 0, 1)[:, None] ** 0.7
+    t = exact.powers(np.clip(rows[:top] / max(cam.cy, 1.0), 0, 1)[:, None], 0.7)
     sky = np.array(pal.sky_top, np.float32) * (1 - t) + np.array(pal.sky_horizon, np.float32) * t
     canvas = np.empty((h, w, 4), np.float32)  # B, G, R, material
     canvas[:top, :, :3] = sky[:, None, :]
@@ -171,7 +175,7 @@ def paint(frame: Frame, cam: Camera, pal: Palette, real: bool, rng: np.random.Ge
     for pts in _to_fixed(feet, ss) if feet else []:
         cv2.fillConvexPoly(shadow, pts, 1.0, cv2.LINE_8, shift=4)
     if real:
-        shadow = cv2.GaussianBlur(shadow, (0, 0), 1.2 * ss)
+        shadow = exact.gaussian_blur_sparse(shadow, 1.2 * ss)  # zero off the footprints
     canvas[top:, :, :3] *= (1 - pal.shadow * shadow[top:])[..., None]
 
     face_shade = {"end": pal.end_shade, "top": pal.top_shade, "blob": 1.0}
@@ -197,7 +201,7 @@ def paint(frame: Frame, cam: Camera, pal: Palette, real: bool, rng: np.random.Ge
     mat = canvas[ss // 2::ss, ss // 2::ss, 3].astype(np.uint8)
     if not real:
         return canvas[..., :3], mat
-    img = cv2.resize(canvas, (cam.width, cam.height), interpolation=cv2.INTER_AREA)[..., :3]
+    img = exact.downsample2(canvas[..., :3])  # ss = 2: each pixel the mean of its 2 x 2
     return _real_surfaces(img, mat, ids, seen, rng), mat
 
 
@@ -232,7 +236,7 @@ def _real_surfaces(img: np.ndarray, mat: np.ndarray, ids: np.ndarray, seen: list
     """Photographic surfaces at 1x: material textures, bodies lit from above, glass reflections."""
     h, w = mat.shape
     low, fine = _lowfreq(rng, h, w, 4), rng.standard_normal((h, w)).astype(np.float32)
-    fine = cv2.GaussianBlur(fine, (0, 0), 0.45)
+    fine = exact.gaussian_blur(fine, 0.45)
     amp_low, amp_fine = np.zeros(16, np.float32), np.zeros(16, np.float32)
     for material, (a, b) in TEXTURE.items():
         amp_low[material], amp_fine[material] = a, b
@@ -253,7 +257,7 @@ def apply_real_weather(img: np.ndarray, weather: str, timeofday: str, depth: np.
     """BDD-like physical weather at 1x: depth haze, rain streaks/droplets/wet road, flat light."""
     if weather == "foggy":
         visibility = rng.uniform(55.0, 110.0)
-        transmission = np.exp(-3.0 * depth / visibility)[..., None]
+        transmission = exact.exp(-3.0 * depth / visibility).astype(np.float32)[..., None]
         airlight = np.array((0.8, 0.8, 0.79), np.float32) * rng.uniform(0.95, 1.03)
         img = img * transmission + airlight * (1 - transmission)
     elif weather == "rainy":
@@ -291,7 +295,7 @@ def _wet_road(img: np.ndarray, mat: np.ndarray, ids: np.ndarray, seen: list[Seen
         target = out[r1 + 1:r1 + 1 + span, c0:c1 + 1]
         where = ground[r1 + 1:r1 + 1 + span, c0:c1 + 1][..., None]
         target[:] = np.where(where, target * (1 - fade) + mirrored * fade, target)
-    out = np.where(ground[..., None], cv2.blur(out, (1, 3)), out)
+    out = np.where(ground[..., None], exact.box_blur_rows3(out), out)
     return out
 
 
@@ -307,15 +311,15 @@ def _rain_streaks(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for x, y, length, s in zip(xs, ys, lengths, strengths, strict=True):
         dx, dy = length * math.sin(angle), length * math.cos(angle)
         cv2.line(layer, (int(x * 16), int(y * 16)), (int((x + dx) * 16), int((y + dy) * 16)),
-                 float(s), 1, cv2.LINE_AA, 4)
-    layer = cv2.GaussianBlur(layer, (0, 0), 0.5)
+                 float(s), 1, cv2.LINE_8, 4)  # what LINE_AA draws on a float image
+    layer = exact.gaussian_blur(layer, 0.5)
     return 1 - (1 - img) * (1 - 0.45 * layer[..., None])
 
 
 def _droplets(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Water on the windscreen: round blurred lenses with a dark rim."""
     h, w = img.shape[:2]
-    lens = np.minimum(cv2.GaussianBlur(img, (0, 0), 2.5) * 1.12, 1)
+    lens = np.minimum(exact.gaussian_blur(img, 2.5) * 1.12, 1)
     out = img.copy()
     for _ in range(int(rng.integers(3, 9))):
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
@@ -327,7 +331,7 @@ def _droplets(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         yy, xx = np.mgrid[r0:r1, c0:c1].astype(np.float32)
         dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / r
         inside = np.minimum(np.clip(1.2 - dist, 0, 1) * 5, 1.0)[..., None]
-        rim = np.exp(-((dist - 0.95) ** 2) / 0.02)[..., None] * 0.25
+        rim = exact.exp(-((dist - 0.95) ** 2) / 0.02).astype(np.float32)[..., None] * 0.25
         window = out[r0:r1, c0:c1]
         out[r0:r1, c0:c1] = (window * (1 - inside) + lens[r0:r1, c0:c1] * inside) * (1 - rim)
     return out
@@ -342,7 +346,7 @@ def _vignette(h: int, w: int) -> np.ndarray:
 def sensor(img: np.ndarray, rng: np.random.Generator, blur: float, noise: float) -> np.ndarray:
     """Optics and sensor: slight blur, vignetting, luminance + chroma noise; -> uint8."""
     h, w = img.shape[:2]
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), blur) * _vignette(h, w)
+    img = exact.gaussian_blur(img, blur) * _vignette(h, w)
     luma = rng.standard_normal((h, w, 1)).astype(np.float32) * noise
     chroma = rng.standard_normal((h, w, 3)).astype(np.float32) * noise * 0.4
     return np.clip((img + luma + chroma) * 255 + 0.5, 0, 255).astype(np.uint8)

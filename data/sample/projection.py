@@ -17,6 +17,7 @@ from data.sample.config import (
     NEAR_PLANE,
     OCCLUDED_BELOW,
 )
+from data.sample.exact import unit_circle
 from data.sample.road import Road
 from data.sample.things import VEHICLE_KINDS, Thing
 
@@ -34,8 +35,8 @@ DISC = [(math.cos(a), math.sin(a)) for a in np.linspace(0, 2 * np.pi, 10, endpoi
 
 
 def _ellipse(cu: float, cv: float, ru: float, rv: float, n: int = 12) -> np.ndarray:
-    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    return np.stack([cu + ru * np.cos(a), cv + rv * np.sin(a)], axis=1)
+    cos, sin = unit_circle(n)
+    return np.stack([cu + ru * cos, cv + rv * sin], axis=1)
 
 
 def thing_polygons(thing: Thing, cam: Camera, details: bool = True) -> list[Polygon]:

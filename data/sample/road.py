@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from data.sample import exact
 from data.sample.camera import Camera
 from data.sample.things import (
     Part,
@@ -44,7 +45,7 @@ class Road:
     def ground_depth(self, cam: Camera, scale: int = 1) -> np.ndarray:
         """Distance of the road surface seen in each image row (1e4 above it): a column."""
         rows = (np.arange(cam.height * scale, dtype=np.float64) + 0.5) / scale - 0.5
-        zs = np.geomspace(0.5, 3000.0, 1024)
+        zs = exact.geomspace(0.5, 3000.0, 1024)  # numpy's log/power differ across CPUs
         vs = cam.cy + cam.focal * (cam.mount_height - self.lift(zs)) / zs
         vs = np.minimum.accumulate(vs)  # past a crest the road hides itself
         depth = np.interp(rows, vs[::-1], zs[::-1], left=1e4, right=zs[0])
