@@ -49,7 +49,7 @@ class BucketSamples:
     boot_map50_95: np.ndarray  # (n_runs, n_boot)
 
 
-_GROUP = 8  # replicates walked in lockstep: one pass over the event arrays serves them all
+_GROUP = 16  # replicates walked in lockstep: one pass over the event arrays serves them all
 
 
 @numba.njit(inline="always")
@@ -200,7 +200,7 @@ def _replicate_precision(weights, seq, gt_per_image, recall, out):
         start, stop = group * _GROUP, min((group + 1) * _GROUP, n_boot)
         lanes = stop - start
         _replicate_group(np.ascontiguousarray(weights[start:stop].T), seq, gt_per_image, recall,
-                         np.empty((n_slots + 1, lanes), np.int64),
+                         np.empty((n_slots + 1, lanes), np.int32),
                          np.empty((lanes, len(recall)), np.int64),
                          np.empty((lanes, len(recall)), np.int64),
                          np.empty((lanes, len(recall)), np.int64), out[start:stop])
