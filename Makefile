@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # the graph's stages call `python`, `dvc` runs them: both must be the venv's
 RUN := PATH="$(BIN):$$PATH" YOLO_CONFIG_DIR="$(CURDIR)/.yolo"
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo study test lint clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,12 @@ demo: setup
 	$(RUN) dvc repro
 	@echo
 	@cat outputs/eval/report.md
+
+# study.translators x study.seeds (+ the oracle) as queued DVC experiments; reuses finished ones
+study: setup
+	$(RUN) python -m pipeline.study
+	@echo
+	@cat outputs/study/report.md
 
 test: setup
 	$(RUN) pytest -q

@@ -8,6 +8,7 @@ Any unknown key or bad value stops with one line that names the key and what is 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 from dataclasses import dataclass, field
@@ -88,6 +89,44 @@ class DatasetParams:
                              f"got {self.val_fraction!r}")
 
 
+# The study sets these itself in every experiment (the grid's axes, and the oracle's train frames).
+STUDY_GRID_KEYS = ("seed", "translator", "dataset.train_on")
+
+
+@dataclass
+class StudyParams:
+    """`study:` in params.yaml: the grid `python -m pipeline.study` runs as DVC experiments."""
+
+    translators: list[str] = field(
+        default_factory=lambda: ["none", "cyclegan", "fda", "weatherfx"])  # first = baseline
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds (`seed`)
+    oracle: bool = True  # + dataset.train_on=bdd100k (translator none) per seed: in-domain
+    bootstrap: int = 2000  # replicates of the seeds-then-images bootstrap
+    ci: float = 0.95  # confidence level of every interval
+    # extra `dvc exp run -S key=value` for every experiment, e.g. {detector.epochs: 20};
+    # checked at load against the params they would produce
+    set: dict[str, bool | int | float | str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        allowed = translators.names()
+        for i, name in enumerate(self.translators):
+            if name not in allowed:
+                raise ParamError(f"study.translators[{i}]: {name!r} is not allowed; "
+                                 f"choose from {', '.join(allowed)}")
+        if len(self.translators) < 2 or len(set(self.translators)) != len(self.translators):
+            raise ParamError("study.translators: needs at least two different translators (the "
+                             f"first is the baseline), got {self.translators!r}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ParamError(f"study.seeds: needs one or more different seeds, got {self.seeds!r}")
+        for i, seed in enumerate(self.seeds):
+            if seed < 0:
+                raise ParamError(f"study.seeds[{i}]: must be >= 0, got {seed}")
+        if self.bootstrap < 100:
+            raise ParamError(f"study.bootstrap: must be >= 100 replicates, got {self.bootstrap}")
+        if not 0.0 < self.ci < 1.0:
+            raise ParamError(f"study.ci: must be between 0 and 1 (exclusive), got {self.ci!r}")
+
+
 @dataclass
 class Params:
     seed: int = 0
@@ -100,6 +139,7 @@ class Params:
     dataset: DatasetParams = field(default_factory=DatasetParams)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
+    study: StudyParams = field(default_factory=StudyParams)
 
     def translator_config(self) -> Any:
         """The params dataclass of the chosen translator."""
@@ -123,6 +163,13 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raise ParamError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise ParamError(f"{path} must be a mapping of keys to values")
+    params = params_from_raw(raw)
+    _check_study_set(raw, params.study.set)
+    return params
+
+
+def params_from_raw(raw: dict) -> Params:
+    """Validate a params.yaml mapping (as parsed) into Params."""
     raw = dict(raw)
     translators_raw = raw.pop("translators", {}) or {}
     if not isinstance(translators_raw, dict):
@@ -130,7 +177,7 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     translators_raw = dict(translators_raw)
     device = _coerce(get_type_hints(TranslatorsParams)["device"],
                      translators_raw.pop("device", "auto"), "translators.device")
-    if "seed" in (raw.get("detector") or {}):
+    if isinstance(raw.get("detector"), dict) and "seed" in raw["detector"]:
         raise ParamError("detector.seed: unknown key; the top-level `seed` seeds the whole graph")
     params = build(Params, raw, "")
     if params.translator not in translators.names():
@@ -154,6 +201,37 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     except EvalInputError as err:
         raise ParamError(str(err)) from None
     return params
+
+
+def with_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
+    """A copy of a params.yaml mapping with dotted `key: value` overrides applied, as
+    `dvc exp run -S ++key=value` applies them (a missing key is added)."""
+    out = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if not all(parts):
+            raise ParamError(f"{key!r}: not a dotted parameter name")
+        node = out
+        for depth, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ParamError(f"{key}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def _check_study_set(raw: dict, overrides: dict[str, Any]) -> None:
+    """study.set must name params that exist, with values they accept: load what it would make."""
+    for key in overrides:
+        if key in STUDY_GRID_KEYS or key.split(".")[0] == "study":
+            raise ParamError(f"study.set.{key}: the study sets {', '.join(STUDY_GRID_KEYS)} "
+                             "itself (use study.translators, study.seeds, study.oracle)")
+    if overrides:
+        base = {k: v for k, v in raw.items() if k != "study"}
+        try:
+            params_from_raw(with_overrides(base, overrides))
+        except ValueError as err:  # ParamError, or a package's own check (e.g. detector.epochs)
+            raise ParamError(f"study.set: {err}") from None
 
 
 def _translator_configs(raw: dict[str, Any]) -> dict[str, Any]:

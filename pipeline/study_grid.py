@@ -1,0 +1,303 @@
+"""The study's grid as DVC experiments: name them, queue what is missing, run, read back by rev.
+
+One experiment per (arm, seed): an arm is a translator, or the oracle (translator none trained on
+the target domain's own frames). Nothing is re-run here: an experiment that finished with the
+params the grid asks for is reused, and its outputs are read from DVC (cache or remote) at its
+rev, with `dvc.api` — whether this machine ran it or `dvc exp pull` brought it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from dvc.api import DVCFileSystem
+
+from data.manifest import IMAGE_DTYPES, OBJECT_DTYPES, apply_dtypes
+from evaluation import load_predictions
+from pipeline.common import EVAL, INGEST, PREDICT
+from pipeline.params import StudyParams, with_overrides
+
+ORACLE = "oracle"
+POLL_S = (5.0, 30.0)  # seconds between two `dvc queue status`: a tenth of the current run's
+# time so far, within these bounds (each poll is a dvc process: ~0.7 s of CPU)
+NO_WORKER_S = 60.0  # no queue worker for this long while ours wait: start one; twice: give up
+LOG_LINES = 40  # of a failed experiment's `dvc queue logs`
+
+
+class StudyError(RuntimeError):
+    """DVC refused or failed at something the study needs; the message says what."""
+
+
+@dataclass
+class Cell:
+    """One experiment of the grid."""
+
+    arm: str  # a translator, or ORACLE
+    seed: int
+    name: str  # study-<arm>-s<seed>-<hash of study.set>
+    overrides: dict[str, Any]  # dotted key -> value, queued as `-S ++key=value`
+    params: dict = field(repr=False)  # params.yaml as the experiment runs it (without `study`)
+
+    def set_args(self) -> list[str]:
+        return [arg for key, value in self.overrides.items()
+                for arg in ("-S", f"++{key}={hydra_value(value)}")]
+
+
+@dataclass
+class Entry:
+    """One experiment as `dvc exp show` lists it."""
+
+    name: str
+    rev: str  # the experiment's commit; for queued / running / failed ones, the queue task
+    state: str  # success | queued | running | failed
+    params: dict = field(repr=False)  # its params.yaml, without `study`
+
+
+def hydra_value(value: Any) -> str:
+    """`value` in DVC's -S (Hydra override) syntax; strings quoted, so '1' stays a string."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def without_study(params: dict) -> dict:
+    return {key: value for key, value in params.items() if key != "study"}
+
+
+def grid(study: StudyParams, raw: dict, translators: list[str] | None = None,
+         seeds: list[int] | None = None, oracle: bool | None = None) -> list[Cell]:
+    """The cells of the grid (or of a slice of it), baseline first, each arm by seed."""
+    base = without_study(raw)
+    tag = hashlib.sha1(json.dumps(study.set, sort_keys=True).encode()).hexdigest()[:4]
+    arms = [(name, {"translator": name}) for name in translators or study.translators]
+    if study.oracle if oracle is None else oracle:
+        arms.append((ORACLE, {"translator": "none", "dataset.train_on": "bdd100k"}))
+    cells = []
+    for arm, keys in arms:
+        for seed in seeds or study.seeds:
+            overrides = {**study.set, **keys, "seed": seed}
+            cells.append(Cell(arm, seed, f"study-{arm}-s{seed}-{tag}", overrides,
+                              with_overrides(base, overrides)))
+    return cells
+
+
+def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the venv's `dvc`; the queue worker it may start runs the stages with this PATH."""
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("YOLO_CONFIG_DIR", str(Path.cwd() / ".yolo"))
+    exe = bindir / "dvc"
+    cmd = [str(exe) if exe.exists() else "dvc", *args]
+    # files, not pipes: the worker `dvc queue start` leaves running inherits them, and a pipe
+    # would keep this call waiting until the whole queue is done
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        code = subprocess.run(cmd, env=env, stdout=out, stderr=err).returncode
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(cmd, code, out.read(), err.read())
+    if check and proc.returncode:
+        raise StudyError(f"`dvc {' '.join(args)}` failed:\n{proc.stdout}{proc.stderr}".strip())
+    return proc
+
+
+def experiments() -> dict[str, list[Entry]]:
+    """The experiments of HEAD by name: finished (run here or pulled), queued, running, failed."""
+    found: dict[str, list[Entry]] = {}
+    for baseline in json.loads(dvc("exp", "show", "--json").stdout):
+        for exp in baseline.get("experiments") or []:
+            first = exp["revs"][0]
+            name = exp.get("name") or first.get("name")
+            if not name:
+                continue
+            params = ((first.get("data") or {}).get("params") or {}).get("params.yaml") or {}
+            state = (exp.get("executor") or {}).get("state") or "success"
+            found.setdefault(name, []).append(
+                Entry(name, first["rev"], state, without_study(params.get("data") or {})))
+    return found
+
+
+def differences(a: Any, b: Any, key: str = "") -> list[str]:
+    """Dotted keys where two params mappings differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str)
+                for d in differences(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))]
+    return [] if a == b else [key]
+
+
+@dataclass
+class Plan:
+    reuse: list[Cell] = field(default_factory=list)  # finished with these params
+    wait: list[Cell] = field(default_factory=list)  # already queued or running with them
+    queue: list[Cell] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)  # queue tasks to remove first (failed, stale)
+    force: set[str] = field(default_factory=set)  # names whose experiment (other params) goes
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(cells: list[Cell], found: dict[str, list[Entry]]) -> Plan:
+    out = Plan()
+    for cell in cells:
+        entries = found.get(cell.name, [])
+        same = {e.state for e in entries if e.params == cell.params}
+        if "success" in same:
+            out.reuse.append(cell)
+            continue
+        if same & {"queued", "running"}:
+            out.wait.append(cell)
+            continue
+        out.queue.append(cell)
+        for entry in entries:
+            if entry.state in ("failed", "queued"):
+                out.drop.append(entry.rev)
+                why = "failed before" if entry.state == "failed" else "queued with other params"
+                out.notes.append(f"{cell.name}: {why}, queued again")
+            else:
+                out.force.add(cell.name)
+                keys = differences(entry.params, cell.params)
+                out.notes.append(f"{cell.name}: its experiment ran with other params "
+                                 f"({', '.join(keys[:3])}), replaced")
+    return out
+
+
+def submit(todo: Plan) -> None:
+    if todo.drop:
+        dvc("queue", "remove", *todo.drop)
+    for cell in todo.queue:
+        force = ["-f"] if cell.name in todo.force else []
+        dvc("exp", "run", "--queue", "-n", cell.name, *force, *cell.set_args())
+
+
+def queue_status() -> tuple[dict[str, str], int]:
+    """{task (7 hex): Queued | Running | Success | Failed}, and how many workers are up."""
+    states, workers = {}, 0
+    for line in dvc("queue", "status").stdout.splitlines():
+        tokens = line.split()
+        counts = re.match(r"Worker status: (\d+) active, (\d+) idle", line)
+        if counts:
+            workers = int(counts[1]) + int(counts[2])
+        elif len(tokens) >= 2 and re.fullmatch(r"[0-9a-f]{7}", tokens[0]):
+            states[tokens[0]] = tokens[-1]
+    return states, workers
+
+
+def clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def run_queue(cells: list[Cell]) -> dict[str, float]:
+    """Start the queue worker and wait for these (queued) cells, printing k/N done and an ETA.
+
+    One worker runs them one after another (`dvc queue start`'s default; on 2 cores parallel
+    runs are slower). Returns each finished cell's run time (to a poll's precision).
+    """
+    names = {cell.name for cell in cells}
+    tasks = {e.rev[:7]: e.name for entries in experiments().values() for e in entries
+             if e.name in names and e.state in ("queued", "running")}
+    if not tasks:
+        return {}
+    dvc("queue", "start")
+    start = last = time.monotonic()
+    seconds: dict[str, float] = {}
+    started: dict[str, float] = {}  # when a run was first seen running
+    failed = 0
+    idle_since = None
+    restarted = False
+    while len(seconds) < len(tasks):
+        time.sleep(min(POLL_S[1], max(POLL_S[0], (time.monotonic() - last) / 10)))
+        states, workers = queue_status()
+        now, before = time.monotonic(), last
+        for task, name in tasks.items():
+            if states.get(task) == "Running":
+                started.setdefault(name, now)
+            elif name not in seconds and states.get(task, "Success") in ("Success", "Failed"):
+                seconds[name] = now - started.get(name, before)
+                last = now
+                failed += states.get(task) == "Failed"
+                left = len(tasks) - len(seconds)
+                mean = sum(seconds.values()) / len(seconds)
+                eta = f", ETA {clock(max(0.0, mean * left))}" if left else ""
+                print(f"study: {len(seconds)}/{len(tasks)} done ({failed} failed): {name} "
+                      f"{states.get(task, 'done').lower()} after {clock(seconds[name])}{eta}",
+                      flush=True)
+        if workers or len(seconds) == len(tasks):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since > NO_WORKER_S:
+            if restarted:
+                print("study: no queue worker is running and experiments still wait; see "
+                      "`dvc queue status`; collecting what finished", flush=True)
+                break
+            dvc("queue", "start")
+            restarted, idle_since = True, None
+    print(f"study: the queue took {clock(time.monotonic() - start)}", flush=True)
+    return seconds
+
+
+def log_tail(entry: Entry) -> str:
+    proc = dvc("queue", "logs", entry.rev, check=False)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return "\n".join(lines[-LOG_LINES:])
+
+
+# --- reading finished experiments back -------------------------------------------------------
+
+@dataclass
+class Run:
+    """A finished experiment, read back at its rev."""
+
+    cell: Cell
+    rev: str
+    world: str | None  # outputs/ingest's hash in its dvc.lock: runs pair only within one world
+    predictions_hash: str | None  # outputs/predict's
+    map50: float | None  # its own metrics.json, for the record
+
+
+def _out_hash(lock: dict, stage: str) -> str | None:
+    outs = ((lock.get("stages") or {}).get(stage) or {}).get("outs") or [{}]
+    return outs[0].get("md5")
+
+
+def read_run(cell: Cell, entry: Entry) -> tuple[Run, pd.DataFrame]:
+    """The experiment's record and predictions, from DVC at its rev (nothing is re-run)."""
+    fs = DVCFileSystem(".", rev=entry.rev)
+    lock = yaml.safe_load(fs.read_text("dvc.lock")) or {}
+    metrics = json.loads(fs.read_text((EVAL / "metrics.json").as_posix()))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "predictions.json"
+        path.write_bytes(fs.read_bytes((PREDICT / "predictions.json").as_posix()))
+        predictions, _ = load_predictions(path)
+    run = Run(cell, entry.rev, _out_hash(lock, "ingest"), _out_hash(lock, "predict"),
+              metrics.get("map50"))
+    return run, predictions
+
+
+def read_val_tables(rev: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """BDD100K val images and their objects, from the manifest at `rev` (as `evaluate` reads it)."""
+    fs = DVCFileSystem(".", rev=rev)
+    tables = []
+    for name, dtypes in (("images", IMAGE_DTYPES), ("objects", OBJECT_DTYPES)):
+        path = (INGEST / "bdd100k" / f"{name}.parquet").as_posix()
+        tables.append(apply_dtypes(pd.read_parquet(io.BytesIO(fs.read_bytes(path))), dtypes,
+                                   f"{path}@{rev[:7]}"))
+    images, objects = tables
+    images = images[images["split"] == "val"]
+    return images, objects[objects["image_id"].isin(images["image_id"])]

@@ -1,0 +1,264 @@
+"""The study (pipeline/study.py, pipeline/study_grid.py).
+
+Fast: the `study:` params, the grid's names and `-S` overrides against what DVC itself applies,
+what a re-run reuses, and the statistics and report on a real detector's BDD100K predictions.
+Slow: the whole thing for real, beyond one machine: a tiny grid split over two clones of a bare
+git `origin` that `dvc exp push` to it (outputs to a local-directory DVC remote), collected in a
+third clone after `dvc exp pull`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dvc.api
+import numpy as np
+import pytest
+import yaml
+from dvc.utils.hydra import apply_overrides
+from test_pipeline_e2e import repo, run  # noqa: F401 (repo: the tiny repository fixture)
+
+from evaluation import EvalConfig, evaluate
+from evaluation.bootstrap import bootstrap_buckets
+from pipeline.params import ParamError, StudyParams, load_params
+from pipeline.study import forest_rows, one_world, render_report, summarize, write_forest
+from pipeline.study_grid import Entry, Run, grid, plan, without_study
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def raw_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("study", "message"),
+    [
+        ({"translators": ["none", "pix2pix"]}, "study.translators[1]: 'pix2pix' is not allowed"),
+        ({"translators": ["none"]}, "study.translators: needs at least two"),
+        ({"translators": ["fda", "fda"]}, "study.translators: needs at least two different"),
+        ({"seeds": []}, "study.seeds: needs one or more"),
+        ({"seeds": [1, 1]}, "study.seeds: needs one or more different"),
+        ({"seeds": [0, -1]}, "study.seeds[1]: must be >= 0"),
+        ({"bootstrap": 99}, "study.bootstrap: must be >= 100"),
+        ({"ci": 1.0}, "study.ci: must be between 0 and 1"),
+        ({"oracle": "yes"}, "study.oracle: expected true or false"),
+        ({"runs": 3}, "study.runs: unknown key"),
+        ({"set": {"detector.epocs": 3}}, "study.set: detector.epocs: unknown key"),
+        ({"set": {"detector.epochs": "ten"}}, "study.set: detector.epochs: expected a whole"),
+        ({"set": {"detector.epochs": 0}}, "study.set: detector.epochs: must be an integer >= 1"),
+        ({"set": {"seed.x": 1}}, "study.set: seed.x: seed is a value, not a section"),
+        ({"set": {"seed": 3}}, "study.set.seed: the study sets seed, translator"),
+        ({"set": {"dataset.train_on": "bdd100k"}}, "study.set.dataset.train_on: the study sets"),
+        ({"set": {"detector.epochs": [1, 2]}}, "study.set.detector.epochs: [1, 2] is not allowed"),
+    ],
+)
+def test_study_params_are_checked_at_load(tmp_path, study, message):
+    raw = raw_params()
+    raw["study"] = {**raw["study"], **study}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamError) as error:
+        load_params(tmp_path / "params.yaml")
+    assert str(error.value).startswith(message), error.value
+    assert "\n" not in str(error.value)
+
+
+def test_grid_names_and_overrides_are_what_dvc_applies(tmp_path):
+    raw = raw_params()
+    # a key params.yaml does not list (patience), and a string DVC must not re-type or split
+    study = StudyParams(translators=["none", "fda"], seeds=[0, 3], oracle=True,
+                        set={"detector.patience": 7, "translators.nst.weights": "it's, 1"})
+    cells = grid(study, raw)
+    assert [(c.arm, c.seed) for c in cells] == [("none", 0), ("none", 3), ("fda", 0), ("fda", 3),
+                                               ("oracle", 0), ("oracle", 3)]
+    tag = cells[0].name.rsplit("-", 1)[1]
+    assert [c.name for c in cells[:2]] == [f"study-none-s0-{tag}", f"study-none-s3-{tag}"]
+    assert [c.name for c in grid(study, raw)] == [c.name for c in cells]  # deterministic
+    other = StudyParams(translators=["none", "fda"], seeds=[0, 3], set={"detector.patience": 8})
+    assert grid(other, raw)[0].name != cells[0].name  # the overrides are in the name
+    oracle = cells[-1].params
+    assert oracle["translator"] == "none" and oracle["dataset"]["train_on"] == "bdd100k"
+    for cell in cells:
+        path = tmp_path / "params.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        apply_overrides(path, cell.set_args()[1::2])  # what `dvc exp run -S ...` does
+        assert without_study(yaml.safe_load(path.read_text())) == cell.params
+    assert cells[0].params["translators"]["nst"]["weights"] == "it's, 1"
+    assert cells[3].params["seed"] == 3 and cells[3].params["detector"]["patience"] == 7
+    # a slice is a subset of the same cells
+    assert [c.name for c in grid(study, raw, ["fda"], [3], False)] == [cells[3].name]
+
+
+def test_a_rerun_reuses_what_finished_and_replaces_what_did_not():
+    cells = grid(StudyParams(translators=["none", "fda"], seeds=[0], oracle=True), raw_params())
+    none, fda, oracle = cells
+    stale = {**none.params, "seed": 9}
+    found = {none.name: [Entry(none.name, "a" * 40, "success", none.params)],
+             fda.name: [Entry(fda.name, "b" * 40, "failed", fda.params)],
+             oracle.name: [Entry(oracle.name, "c" * 40, "success", stale)]}
+    todo = plan(cells, found)
+    assert todo.reuse == [none] and todo.queue == [fda, oracle] and todo.drop == ["b" * 40]
+    assert todo.force == {oracle.name}
+    assert any("failed before" in n for n in todo.notes)
+    assert any(oracle.name in n and "seed" in n for n in todo.notes)
+    found[fda.name] = [Entry(fda.name, "d" * 40, "running", fda.params)]
+    found[oracle.name].append(Entry(oracle.name, "e" * 40, "success", oracle.params))
+    todo = plan(cells, found)
+    assert todo.reuse == [none, oracle] and todo.wait == [fda] and not todo.queue
+
+
+def test_runs_pair_only_within_one_world():
+    cells = grid(StudyParams(translators=["none", "fda"], seeds=[0, 1], oracle=False),
+                 raw_params())
+    runs = [Run(cell, "0" * 40, world, None, None)
+            for cell, world in zip(cells, ["w1", "w2", "w2", "w1"], strict=True)]
+    assert one_world(runs[:1], "none") == ("w1", None)
+    world, note = one_world(runs, "none")  # a tie: the baseline's first world
+    assert world == "w1" and "Different worlds" in note and "w2 × 2" in note
+    assert one_world(runs[1:], "none")[0] == "w2"
+
+
+def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
+    """Per-seed values are each run's own evaluation; Δ pairs seeds; report and plot say so."""
+    images, gt, preds = mot_tables
+    cfg = EvalConfig()
+    study = StudyParams(translators=["none", "fda"], seeds=[0, 1, 2], oracle=False,
+                        bootstrap=200)
+    cells = grid(study, raw_params())
+    rng = np.random.default_rng(0)
+    predictions = []
+    for cell in cells:  # arms that differ: the baseline keeps 70 % of the boxes, fda 95 %
+        keep = rng.random(len(preds)) < (0.7 if cell.arm == "none" else 0.95)
+        predictions.append(preds[keep].reset_index(drop=True))
+    runs = [Run(cell, "0" * 40, "w", None, None) for cell in cells]
+    samples = bootstrap_buckets(images, gt, predictions, cfg, n_boot=200, progress=False)
+    summary = summarize(runs, samples, study, ["none", "fda"])
+
+    for cell, table in zip(cells, predictions, strict=True):
+        metrics = evaluate(images, gt, table, cfg).metrics
+        arms = {key: summary["map50"][key]["arms"][cell.arm]["per_seed"][str(cell.seed)]
+                for key in summary["map50"]}
+        assert abs(arms["all"] - metrics["map50"]) <= 1e-12
+        assert abs(summary["map50_95"]["all"]["arms"][cell.arm]["per_seed"][str(cell.seed)]
+                   - metrics["map50_95"]) <= 1e-12
+        for name, values in metrics["per_class"].items():
+            assert abs(arms[f"class/{name}"] - values["ap50"]) <= 1e-12
+        for group in ("occlusion", "weather", "timeofday"):
+            for name, values in metrics[group].items():
+                if values["map50"] is not None:
+                    assert abs(arms[f"{group}/{name}"] - values["map50"]) <= 1e-12
+    everything = summary["map50"]["all"]
+    none = [everything["arms"]["none"]["per_seed"][s] for s in "012"]
+    fda = [everything["arms"]["fda"]["per_seed"][s] for s in "012"]
+    assert everything["arms"]["none"]["mean"] == pytest.approx(np.mean(none), abs=1e-12)
+    assert everything["arms"]["none"]["sd"] == pytest.approx(np.std(none, ddof=1), abs=1e-12)
+    delta = everything["delta"]["fda"]
+    assert delta["value"] == pytest.approx(np.mean(fda) - np.mean(none), abs=1e-12)
+    assert delta["lo"] <= delta["value"] <= delta["hi"] and delta["seeds"] == [0, 1, 2]
+    assert delta["verdict"] == ("better" if delta["lo"] > 0 else
+                                "worse" if delta["hi"] < 0 else "no evidence")
+    assert "none" not in everything["delta"]  # the baseline has no Δ against itself
+
+    record = {"grid": {"set": {}}, "wall_time": "Grid wall time: 1s.", "experiments": [
+        {"name": c.name, "arm": c.arm, "seed": c.seed, "state": "success", "map50": 0.5}
+        for c in cells] + [{"name": "study-fda-s3-x", "arm": "fda", "seed": 3,
+                            "state": "failed", "log": "boom: the log's last line"}]}
+    report = render_report(summary, study, ["none", "fda"], record)
+    row = next(line for line in report.splitlines() if line.startswith("| all |"))
+    assert f"{np.mean(none):.3f} ± {np.std(none, ddof=1):.3f}" in row
+    assert f"{delta['value']:+.3f} [{delta['lo']:+.3f}, {delta['hi']:+.3f}]" in row
+    assert "## mAP50:95" in report and "| weather/" in report and "| occlusion/11+ |" in report
+    assert "### study-fda-s3-x (failed)" in report and "boom: the log's last line" in report
+
+    rows = forest_rows(summary, ["none", "fda"])
+    assert len(rows) == len(summary["map50"]) and {r["arm"] for r in rows} == {"fda"}
+    write_forest(rows, ["none", "fda"], tmp_path)
+    lines = (tmp_path / "forest.csv").read_text().splitlines()
+    assert lines[0] == "bucket,arm,label,delta,lo,hi,verdict" and len(lines) == 1 + len(rows)
+    assert (tmp_path / "forest.png").read_bytes()[:4] == b"\x89PNG"
+
+
+STUDY = {"translators": ["none", "fda", "nst"], "seeds": [0], "oracle": True, "bootstrap": 200,
+         "ci": 0.95, "set": {"detector.epochs": 1}}
+
+
+def study_json(clone: Path) -> dict:
+    return json.loads((clone / "outputs/study/study.json").read_text())
+
+
+@pytest.mark.slow
+def test_study_split_over_two_clones_and_collected_in_a_third(
+        repo, tmp_path, monkeypatch):  # noqa: F811 (repo: the fixture imported above)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no VGG19 weights: nst fails
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))  # the bootstrap compiles once
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["study"] = STUDY
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, "dvc", "remote", "add", "-d", "store", str(tmp_path / "store"))
+    run(repo, "git", "add", "params.yaml", ".dvc/config")
+    run(repo, "git", "commit", "-qm", "study grid, shared DVC remote")
+    run(tmp_path, "git", "clone", "-q", "--bare", str(repo), "origin.git")
+    for clone in ("a", "b", "c"):
+        run(tmp_path, "git", "clone", "-q", "origin.git", clone)
+    a, b, c = (tmp_path / clone for clone in ("a", "b", "c"))
+    names = {cell.arm: cell.name for cell in grid(StudyParams(**STUDY), params)}
+    study_cmd = ("python", "-m", "pipeline.study")
+
+    # machine A: the baseline, and nst, which fails offline (no VGG19 weights); collected there
+    out = run(a, *study_cmd, "--translators", "none", "nst", "--no-oracle")
+    assert "2 to queue" in out and "2/2 done (1 failed)" in out, out
+    found = {e["name"]: e for e in study_json(a)["experiments"]}
+    assert {name: found[name]["state"] for name in names.values()} == {
+        names["none"]: "success", names["nst"]: "failed", names["fda"]: "missing",
+        names["oracle"]: "missing"}
+    assert "VGG19 ImageNet weights not found" in found[names["nst"]]["log"]
+    report = (a / "outputs/study/report.md").read_text()
+    assert f"### {names['nst']} (failed)" in report and "translator_train@fog" in report
+    # again: the finished baseline is reused, the failed experiment queued again
+    out = run(a, *study_cmd, "--translators", "none", "nst", "--no-oracle", "--no-collect")
+    assert "1 finished (reused), 0 already queued, 1 to queue" in out, out
+    assert f"{names['nst']}: failed before, queued again" in out
+    run(a, "dvc", "exp", "push", "origin")
+
+    # machine B: fda and the oracle, left for someone else to collect
+    out = run(b, *study_cmd, "--translators", "fda", "--no-collect")
+    assert "2/2 done (0 failed)" in out and not (b / "outputs/study").exists(), out
+    run(b, "dvc", "exp", "push", "origin")
+
+    # C collects both machines' experiments from the remotes, running nothing
+    run(c, "dvc", "exp", "pull", "origin")
+    run(c, *study_cmd, "--collect-only")
+    study = study_json(c)
+    found = {e["name"]: e for e in study["experiments"]}
+    assert {name: found[name]["state"] for name in names.values()} == {
+        names["none"]: "success", names["fda"]: "success", names["oracle"]: "success",
+        names["nst"]: "missing"}
+    hashes = set()
+    for arm in ("none", "fda", "oracle"):
+        exp = found[names[arm]]
+        metrics = json.loads(dvc.api.read("outputs/eval/metrics.json", repo=str(c),
+                                          rev=exp["rev"]))
+        lock = yaml.safe_load(dvc.api.read("dvc.lock", repo=str(c), rev=exp["rev"]))["stages"]
+        assert exp["world"] == lock["ingest"]["outs"][0]["md5"] == study["world"]
+        assert exp["predictions"] == lock["predict"]["outs"][0]["md5"]
+        hashes.add(exp["predictions"])
+        values = {key: bucket["arms"][arm]["per_seed"]["0"]
+                  for key, bucket in study["metrics"]["map50"].items()}
+        assert abs(values["all"] - metrics["map50"]) <= 1e-12
+        for name, class_metrics in metrics["per_class"].items():
+            assert abs(values[f"class/{name}"] - class_metrics["ap50"]) <= 1e-12
+        for name, bucket in metrics["occlusion"].items():
+            assert abs(values[f"occlusion/{name}"] - bucket["map50"]) <= 1e-12
+        assert set(study["metrics"]["map50"]["all"]["delta"]) == {"fda", "oracle"}
+    assert len(hashes) == 3  # each experiment's own predictions
+    report = (c / "outputs/study/report.md").read_text()
+    assert all(names[arm] in report for arm in ("none", "fda", "oracle"))
+    assert "| all | 16 |" in report and "oracle (in-domain)" in report
+    assert (c / "outputs/study/forest.png").stat().st_size > 0
+    assert len((c / "outputs/study/forest.csv").read_text().splitlines()) > 1
+
+    # the pulled experiments are the finished grid: a full run there queues nothing
+    out = run(c, *study_cmd, "--translators", "none", "fda")
+    assert "3 finished (reused), 0 already queued, 0 to queue" in out, out
+    assert "No experiment tasks in the queue" in run(c, "dvc", "queue", "status")
