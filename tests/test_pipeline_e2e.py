@@ -90,6 +90,10 @@ def test_dvc_graph_end_to_end(repo: Path):
     assert metrics["occlusion"]["le10"]["n_images"] == (
         metrics["occlusion"]["0-5"]["n_images"] + metrics["occlusion"]["6-10"]["n_images"])
     assert 0.0 <= metrics["map50"] <= 1.0 and math.isfinite(metrics["map50"])
+    # how far it gets on held-out frames of its own domain: best.pt's recorded val mAP
+    held_out = json.loads((repo / "outputs/predict/held_out.json").read_text())
+    assert metrics["held_out"] == held_out and 0.0 <= held_out["map50"] <= 1.0
+    assert "## How far it gets" in (repo / "outputs/eval/report.md").read_text()
     assert (repo / "outputs/plots/translation_grid.png").stat().st_size > 0
     assert (repo / "outputs/detector/model/best.pt").exists()
     # the DVCLive curves have one row per epoch
