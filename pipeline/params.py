@@ -227,11 +227,19 @@ def _check_study_set(raw: dict, overrides: dict[str, Any]) -> None:
             raise ParamError(f"study.set.{key}: the study sets {', '.join(STUDY_GRID_KEYS)} "
                              "itself (use study.translators, study.seeds, study.oracle)")
     if overrides:
-        base = {k: v for k, v in raw.items() if k != "study"}
         try:
-            params_from_raw(with_overrides(base, overrides))
+            with_study_set(raw, overrides)
         except ValueError as err:  # ParamError, or a package's own check (e.g. detector.epochs)
             raise ParamError(f"study.set: {err}") from None
+
+
+def without_study(raw: dict) -> dict:
+    return {key: value for key, value in raw.items() if key != "study"}
+
+
+def with_study_set(raw: dict, overrides: dict[str, Any]) -> Params:
+    """What every experiment of the study shares: params.yaml (its `study` aside) + study.set."""
+    return params_from_raw(with_overrides(without_study(raw), overrides))
 
 
 def _translator_configs(raw: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import yaml
 
 from evaluation.bootstrap import BucketSamples, bootstrap_buckets, seeds_then_images, verdict
 from pipeline.common import OUTPUTS, atomic_dir, run_stage
-from pipeline.params import ParamError, StudyParams, load_params, params_from_raw, with_overrides
+from pipeline.params import ParamError, StudyParams, load_params, with_study_set
 from pipeline.study_grid import (
     ORACLE,
     Cell,
@@ -39,7 +39,6 @@ from pipeline.study_grid import (
     read_val_tables,
     run_queue,
     submit,
-    without_study,
 )
 
 STUDY = OUTPUTS / "study"
@@ -338,7 +337,7 @@ def main(argv: list[str]) -> None:
     if args.no_collect:
         return
     # scored as the experiments evaluated themselves: with study.set applied
-    cfg = params_from_raw(with_overrides(without_study(raw), study.set)).evaluation
+    cfg = with_study_set(raw, study.set).evaluation
     record = collect(everything, arms, study, cfg, seconds, wall, args.out)
     states = Counter(exp["state"] for exp in record["experiments"])
     print(f"study: wrote {args.out}/report.md ({', '.join(f'{n} {s}' for s, n in states.items())})")

@@ -28,7 +28,7 @@ from dvc.api import DVCFileSystem
 from data.manifest import IMAGE_DTYPES, OBJECT_DTYPES, apply_dtypes
 from evaluation import load_predictions
 from pipeline.common import EVAL, INGEST, PREDICT
-from pipeline.params import StudyParams, with_overrides
+from pipeline.params import StudyParams, with_overrides, without_study
 
 ORACLE = "oracle"
 POLL_S = (5.0, 30.0)  # seconds between two `dvc queue status`: a tenth of the current run's
@@ -75,10 +75,6 @@ def hydra_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def without_study(params: dict) -> dict:
-    return {key: value for key, value in params.items() if key != "study"}
 
 
 def grid(study: StudyParams, raw: dict, translators: list[str] | None = None,

@@ -21,9 +21,9 @@ from test_pipeline_e2e import repo, run  # noqa: F401 (repo: the tiny repository
 
 from evaluation import EvalConfig, evaluate
 from evaluation.bootstrap import bootstrap_buckets
-from pipeline.params import ParamError, StudyParams, load_params
+from pipeline.params import ParamError, StudyParams, load_params, without_study
 from pipeline.study import forest_rows, one_world, render_report, summarize, write_forest
-from pipeline.study_grid import Entry, Run, grid, plan, without_study
+from pipeline.study_grid import Entry, Run, grid, plan
 
 REPO = Path(__file__).resolve().parents[1]
 
