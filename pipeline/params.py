@@ -106,6 +106,10 @@ class StudyParams:
     # extra `dvc exp run -S key=value` for every experiment, e.g. {detector.epochs: 20};
     # checked at load against the params they would produce
     set: dict[str, bool | int | float | str | None] = field(default_factory=dict)
+    # ... and for the oracle's experiments only, e.g. {data.sample.bdd_train_frames_per_weather:
+    # 70} so that it trains on as many frames as the others; its BDD100K val frames must stay
+    # those of the others (the study pairs runs on identical val frames and labels)
+    oracle_set: dict[str, bool | int | float | str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         allowed = translators.names()
@@ -164,7 +168,8 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     if not isinstance(raw, dict):
         raise ParamError(f"{path} must be a mapping of keys to values")
     params = params_from_raw(raw)
-    _check_study_set(raw, params.study.set)
+    _check_study_set(raw, params.study.set, "study.set")
+    _check_study_set(raw, {**params.study.set, **params.study.oracle_set}, "study.oracle_set")
     return params
 
 
@@ -220,17 +225,18 @@ def with_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def _check_study_set(raw: dict, overrides: dict[str, Any]) -> None:
-    """study.set must name params that exist, with values they accept: load what it would make."""
+def _check_study_set(raw: dict, overrides: dict[str, Any], where: str) -> None:
+    """study.set / study.oracle_set must name params that exist, with values they accept:
+    load what they would make."""
     for key in overrides:
         if key in STUDY_GRID_KEYS or key.split(".")[0] == "study":
-            raise ParamError(f"study.set.{key}: the study sets {', '.join(STUDY_GRID_KEYS)} "
+            raise ParamError(f"{where}.{key}: the study sets {', '.join(STUDY_GRID_KEYS)} "
                              "itself (use study.translators, study.seeds, study.oracle)")
     if overrides:
         try:
             with_study_set(raw, overrides)
         except ValueError as err:  # ParamError, or a package's own check (e.g. detector.epochs)
-            raise ParamError(f"study.set: {err}") from None
+            raise ParamError(f"{where}: {err}") from None
 
 
 def without_study(raw: dict) -> dict:

@@ -204,8 +204,8 @@ def write_forest(rows: list[dict], arms: list[str], out: Path) -> None:
 
 
 def one_world(runs: list[Run], baseline: str) -> tuple[str | None, str | None]:
-    """The world (outputs/ingest hash) runs are paired in: the one most runs share, on a tie the
-    baseline's; and a note for the report when some runs come from another."""
+    """The world (val_world: the val frames) runs are paired in: the one most runs share, on a
+    tie the baseline's; and a note for the report when some runs come from another."""
     worlds = Counter(run.world for run in runs)
     if not worlds:
         return None, None
@@ -213,7 +213,7 @@ def one_world(runs: list[Run], baseline: str) -> tuple[str | None, str | None]:
                                                       for r in runs)))
     if len(worlds) == 1:
         return world, None
-    return world, (f"**Different worlds**: the experiments' `outputs/ingest` hashes differ "
+    return world, (f"**Different worlds**: the experiments' BDD100K val frames differ "
                    f"({', '.join(f'{w} × {n}' for w, n in worlds.items())}); only the "
                    f"{worlds[world]} runs of {world} are paired, the others are not.")
 
@@ -268,7 +268,7 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, seconds
         record["world_note"] = note
         for exp in record["experiments"]:
             if exp.get("world") not in (None, world):
-                exp.update(state="not paired", note=f"other world (ingest {exp['world']})")
+                exp.update(state="not paired", note=f"other val frames ({exp['world']})")
         keep = [i for i, run in enumerate(runs) if run.world == world]
         runs, predictions = [runs[i] for i in keep], [predictions[i] for i in keep]
     summary: dict = {}

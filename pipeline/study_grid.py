@@ -84,7 +84,8 @@ def grid(study: StudyParams, raw: dict, translators: list[str] | None = None,
     tag = hashlib.sha1(json.dumps(study.set, sort_keys=True).encode()).hexdigest()[:4]
     arms = [(name, {"translator": name}) for name in translators or study.translators]
     if study.oracle if oracle is None else oracle:
-        arms.append((ORACLE, {"translator": "none", "dataset.train_on": "bdd100k"}))
+        arms.append((ORACLE, {**study.oracle_set, "translator": "none",
+                              "dataset.train_on": "bdd100k"}))
     cells = []
     for arm, keys in arms:
         for seed in seeds or study.seeds:
@@ -262,7 +263,7 @@ class Run:
 
     cell: Cell
     rev: str
-    world: str | None  # outputs/ingest's hash in its dvc.lock: runs pair only within one world
+    world: str | None  # val_world of its BDD100K val frames: runs pair only within one world
     predictions_hash: str | None  # outputs/predict's
     map50: float | None  # its own metrics.json, for the record
 
@@ -281,9 +282,20 @@ def read_run(cell: Cell, entry: Entry) -> tuple[Run, pd.DataFrame]:
         path = Path(tmp) / "predictions.json"
         path.write_bytes(fs.read_bytes((PREDICT / "predictions.json").as_posix()))
         predictions, _ = load_predictions(path)
-    run = Run(cell, entry.rev, _out_hash(lock, "ingest"), _out_hash(lock, "predict"),
+    run = Run(cell, entry.rev, val_world(*read_val_tables(entry.rev)), _out_hash(lock, "predict"),
               metrics.get("map50"))
     return run, predictions
+
+
+def val_world(images: pd.DataFrame, objects: pd.DataFrame) -> str:
+    """A hash of the BDD100K val frames runs are scored on: every image row (its path aside,
+    which names where the world was written) and every box. Two experiments pair only when it
+    is equal; it does not depend on what else ingest wrote (e.g. the oracle's train frames)."""
+    digest = hashlib.sha1()
+    for table in (images.drop(columns=["path"], errors="ignore"), objects):
+        ordered = table.sort_values(list(table.columns), kind="stable").reset_index(drop=True)
+        digest.update(ordered.to_csv(index=False, lineterminator="\n").encode())
+    return digest.hexdigest()[:16]
 
 
 def read_val_tables(rev: str) -> tuple[pd.DataFrame, pd.DataFrame]:

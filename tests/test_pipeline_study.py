@@ -180,7 +180,9 @@ def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
 
 
 STUDY = {"translators": ["none", "fda", "nst"], "seeds": [0], "oracle": True, "bootstrap": 200,
-         "ci": 0.95, "set": {"detector.epochs": 1}}
+         "ci": 0.95, "set": {"detector.epochs": 1},
+         # the oracle's own world: more BDD train frames (ingest differs), the same val frames
+         "oracle_set": {"data.sample.bdd_train_frames_per_weather": 4}}
 
 
 def study_json(clone: Path) -> dict:
@@ -234,13 +236,14 @@ def test_study_split_over_two_clones_and_collected_in_a_third(
     assert {name: found[name]["state"] for name in names.values()} == {
         names["none"]: "success", names["fda"]: "success", names["oracle"]: "success",
         names["nst"]: "missing"}
-    hashes = set()
+    hashes, ingest_hashes = set(), {}
     for arm in ("none", "fda", "oracle"):
         exp = found[names[arm]]
         metrics = json.loads(dvc.api.read("outputs/eval/metrics.json", repo=str(c),
                                           rev=exp["rev"]))
         lock = yaml.safe_load(dvc.api.read("dvc.lock", repo=str(c), rev=exp["rev"]))["stages"]
-        assert exp["world"] == lock["ingest"]["outs"][0]["md5"] == study["world"]
+        assert exp["world"] == study["world"]  # one set of val frames, so all are paired
+        ingest_hashes[arm] = lock["ingest"]["outs"][0]["md5"]
         assert exp["predictions"] == lock["predict"]["outs"][0]["md5"]
         hashes.add(exp["predictions"])
         values = {key: bucket["arms"][arm]["per_seed"]["0"]
@@ -252,6 +255,8 @@ def test_study_split_over_two_clones_and_collected_in_a_third(
             assert abs(values[f"occlusion/{name}"] - bucket["map50"]) <= 1e-12
         assert set(study["metrics"]["map50"]["all"]["delta"]) == {"fda", "oracle"}
     assert len(hashes) == 3  # each experiment's own predictions
+    # the oracle's world has more BDD train frames (its own ingest), the others share one
+    assert ingest_hashes["none"] == ingest_hashes["fda"] != ingest_hashes["oracle"]
     report = (c / "outputs/study/report.md").read_text()
     assert all(names[arm] in report for arm in ("none", "fda", "oracle"))
     assert "| all | 16 |" in report and "oracle (in-domain)" in report
@@ -262,3 +267,16 @@ def test_study_split_over_two_clones_and_collected_in_a_third(
     out = run(c, *study_cmd, "--translators", "none", "fda")
     assert "3 finished (reused), 0 already queued, 0 to queue" in out, out
     assert "No experiment tasks in the queue" in run(c, "dvc", "queue", "status")
+
+
+def test_val_world_ignores_paths_and_other_splits(mot_tables):
+    """Pairing key: the val frames and boxes, not where the world was written."""
+    from pipeline.study_grid import val_world
+
+    images, objects, _ = mot_tables
+    images = images.assign(path="/somewhere/" + images["image_id"])
+    moved = images.assign(path="/elsewhere/" + images["image_id"])
+    assert val_world(images, objects) == val_world(moved, objects)
+    assert val_world(images.iloc[::-1], objects.iloc[::-1]) == val_world(images, objects)
+    fewer = objects.iloc[1:]
+    assert val_world(images, fewer) != val_world(images, objects)
