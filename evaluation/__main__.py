@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.core import EvalConfig, evaluate
+from evaluation.core import MAX_REPLICATES, EvalConfig, evaluate
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
 from evaluation.recall import recall_breakdown, render_recall
@@ -72,9 +72,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-MAX_BOOTSTRAP = 100_000  # replicates: beyond this the intervals stop moving, memory does not
-
-
 def parse_compare_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m evaluation compare",
                                      description="Paired bootstrap comparison of several runs "
@@ -97,8 +94,8 @@ def parse_compare_args(argv: list[str]) -> argparse.Namespace:
     if len(args.names) != len(args.pred) or len(set(args.names)) != len(args.names):
         parser.error(f"--names needs {len(args.pred)} distinct names, one per --pred, "
                      f"got {args.names}")
-    if not 1 <= args.bootstrap <= MAX_BOOTSTRAP:
-        parser.error(f"--bootstrap must be between 1 and {MAX_BOOTSTRAP}, got {args.bootstrap}")
+    if not 1 <= args.bootstrap <= MAX_REPLICATES:
+        parser.error(f"--bootstrap must be between 1 and {MAX_REPLICATES}, got {args.bootstrap}")
     if not 0.0 < args.ci < 1.0:
         parser.error(f"--ci must be between 0 and 1 (exclusive), got {args.ci}")
     if args.seed < 0:

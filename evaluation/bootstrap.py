@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from evaluation.ap import IGNORED, IOU_THRESHOLDS, RECALL_THRESHOLDS, TP, Matches, match_detections
 from evaluation.buckets import attribute_buckets, occlusion_buckets
-from evaluation.core import EvalArrays, EvalConfig, to_arrays
+from evaluation.core import MAX_REPLICATES, EvalArrays, EvalConfig, to_arrays
 from evaluation.errors import EvalInputError
 
 _EPS = float(np.spacing(1))  # COCOeval adds it to every precision's denominator
@@ -325,8 +325,9 @@ def bootstrap_buckets(images: pd.DataFrame, gt: pd.DataFrame, predictions: list[
     """
     if not predictions:
         raise EvalInputError("compare needs at least one prediction set")
-    if n_boot < 1:
-        raise EvalInputError(f"bootstrap replicates must be >= 1, got {n_boot}")
+    if not 1 <= n_boot <= MAX_REPLICATES:
+        raise EvalInputError(f"bootstrap replicates must be between 1 and {MAX_REPLICATES}, "
+                             f"got {n_boot}")
     runs = [to_arrays(images, gt, p, cfg) for p in predictions]
     n_classes = len(cfg.classes)
     thresholds = IOU_THRESHOLDS
@@ -395,7 +396,7 @@ def delta_summary(value: float, replicates: np.ndarray, ci: float) -> dict:
     """{value, lo, hi, p_positive} of a difference and its paired replicates."""
     lo, hi = percentile_interval(replicates, ci)
     finite = replicates[np.isfinite(replicates)]
-    return {"value": _json_float(value), "lo": _json_float(lo), "hi": _json_float(hi),
+    return {"value": finite_or_none(value), "lo": finite_or_none(lo), "hi": finite_or_none(hi),
             "p_positive": float((finite > 0).mean()) if len(finite) else None}
 
 
@@ -429,5 +430,6 @@ def verdict(delta: dict) -> str:
     return "no evidence"
 
 
-def _json_float(value: float) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
+    """A float for JSON: None where there is no finite value (e.g. a bucket without GT)."""
     return None if value is None or not np.isfinite(value) else float(value)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
-from evaluation.bootstrap import BucketSamples, delta_summary, percentile_interval, verdict
+from evaluation.bootstrap import (
+    BucketSamples,
+    delta_summary,
+    finite_or_none,
+    percentile_interval,
+    verdict,
+)
 
 METRICS = ("map50", "map50_95")
-
-
-def _value(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
 
 
 def compare(names: list[str], samples: list[BucketSamples], n_boot: int, ci: float) -> dict:
@@ -30,8 +30,8 @@ def compare(names: list[str], samples: list[BucketSamples], n_boot: int, ci: flo
             entry[metric] = {}
             for i, name in enumerate(names):
                 lo, hi = percentile_interval(boot[i], ci)
-                entry[metric][name] = {"value": _value(full[i]), "lo": _value(lo),
-                                       "hi": _value(hi)}
+                entry[metric][name] = {"value": finite_or_none(full[i]), "lo": finite_or_none(lo),
+                                       "hi": finite_or_none(hi)}
             entry[f"delta_{metric}"] = {
                 name: delta_summary(full[i] - full[0], boot[i] - boot[0], ci)
                 for i, name in enumerate(names) if i > 0}
@@ -64,10 +64,12 @@ def render_compare(result: dict) -> str:
              "evidence. P(Δ>0) is the share of replicates in which the run is ahead.", ""]
     for metric, title in (("map50", "mAP50"), ("map50_95", "mAP50:95")):
         header = ["bucket", "images", *(f"{n} {title}" for n in names)]
+        align = ["---", "---:", *("---:" for _ in names)]
         for name in names[1:]:
             header += [f"Δ {name}", "P(Δ>0)", "verdict"]
+            align += ["---:", "---:", "---"]
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
-                  "|---|" + "---:|" * (len(header) - 2) + "---|"]
+                  "|" + "|".join(align) + "|"]
         for key, entry in result["buckets"].items():
             row = [key, str(entry["n_images"])]
             row += [_interval(entry[metric][n]) for n in names]

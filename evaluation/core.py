@@ -22,6 +22,9 @@ from evaluation.buckets import attribute_buckets, check_edges, occlusion_buckets
 from evaluation.errors import EvalInputError
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
+# paired-bootstrap replicates (evaluation/bootstrap.py): beyond this the intervals stop moving,
+# while memory grows with it
+MAX_REPLICATES = 20_000
 
 
 @dataclass

@@ -21,7 +21,7 @@ import translators
 from data.sample import SampleConfig
 from detection import DetectorConfig
 from evaluation import EvalConfig, EvalInputError
-from evaluation.core import check_config
+from evaluation.core import MAX_REPLICATES, check_config
 
 WEATHERS = ("fog", "rain", "overcast")
 # vKITTI2 variation name -> the BDD100K `weather` attribute value of the matching real frames.
@@ -125,8 +125,9 @@ class StudyParams:
         for i, seed in enumerate(self.seeds):
             if seed < 0:
                 raise ParamError(f"study.seeds[{i}]: must be >= 0, got {seed}")
-        if self.bootstrap < 100:
-            raise ParamError(f"study.bootstrap: must be >= 100 replicates, got {self.bootstrap}")
+        if not 100 <= self.bootstrap <= MAX_REPLICATES:
+            raise ParamError(f"study.bootstrap: must be between 100 and {MAX_REPLICATES} "
+                             f"replicates, got {self.bootstrap}")
         if not 0.0 < self.ci < 1.0:
             raise ParamError(f"study.ci: must be between 0 and 1 (exclusive), got {self.ci!r}")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from evaluation.bootstrap import BucketSamples, bootstrap_buckets, seeds_then_images, verdict
+from evaluation.bootstrap import (
+    BucketSamples,
+    bootstrap_buckets,
+    finite_or_none,
+    seeds_then_images,
+    verdict,
+)
 from pipeline.common import OUTPUTS, atomic_dir, run_stage
 from pipeline.params import ParamError, StudyParams, load_params, with_study_set
 from pipeline.study_grid import (
@@ -46,10 +51,6 @@ METRICS = {"map50": "mAP50", "map50_95": "mAP50:95"}
 SEED = 0  # of the bootstrap's seed draws (the image draws have their own, in bootstrap_buckets)
 
 
-def _float(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def summarize(runs: list[Run], samples: list[BucketSamples], study: StudyParams,
               arms: list[str]) -> dict:
     """study.json's `metrics`: per metric, bucket and arm the per-seed values, mean and sd; per
@@ -66,9 +67,10 @@ def summarize(runs: list[Run], samples: list[BucketSamples], study: StudyParams,
                 values = full[rows[arm]]
                 finite = values[np.isfinite(values)]
                 entry["arms"][arm] = {
-                    "per_seed": {str(runs[i].cell.seed): _float(full[i]) for i in rows[arm]},
-                    "mean": _float(finite.mean()) if len(finite) else None,
-                    "sd": _float(finite.std(ddof=1)) if len(finite) > 1 else None}
+                    "per_seed": {str(runs[i].cell.seed): finite_or_none(full[i])
+                                 for i in rows[arm]},
+                    "mean": finite_or_none(finite.mean()) if len(finite) else None,
+                    "sd": finite_or_none(finite.std(ddof=1)) if len(finite) > 1 else None}
             base_seed = {runs[i].cell.seed: i for i in rows[baseline]}
             for arm in arms[1:]:
                 pairs = [(base_seed[runs[i].cell.seed], i) for i in rows[arm]
@@ -126,7 +128,9 @@ def render_report(summary: dict, study: StudyParams, arms: list[str], record: di
     ]
     if ORACLE in arms:
         lines.append("`oracle` trains the same detector on the target domain's own train frames "
-                     "(`dataset.train_on=bdd100k`): the in-domain reference, not a translator.")
+                     "(`dataset.train_on=bdd100k`"
+                     + "".join(f", `{k}={v}`" for k, v in study.oracle_set.items())
+                     + "): the in-domain reference, not a translator.")
     known = [exp["seconds"] for exp in record["experiments"] if exp.get("seconds")]
     wall = record["wall_time"] + (
         f" Run times measured where the experiments ran: {len(known)} of "

@@ -246,6 +246,7 @@ def test_compare_cli_writes_the_documented_shape(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--names", "a"], "--names needs 2 distinct names"),
     (["--bootstrap", "0"], "--bootstrap must be between 1 and"),
+    (["--bootstrap", "1000000000"], "--bootstrap must be between 1 and 20000"),
     (["--ci", "1.5"], "--ci must be between 0 and 1"),
 ])
 def test_compare_cli_bad_arguments(tmp_path, extra, message):
