@@ -195,9 +195,13 @@ def write_forest(rows: list[dict], arms: list[str], out: Path) -> None:
         ax.errorbar(r["value"], -y, xerr=[[lo], [hi]], fmt="o", ms=4, capsize=2,
                     color=colours[r["arm"]], label=r["arm"])
     ax.axvline(0.0, color="k", lw=0.8)
-    ticks = [r["bucket"] if y == 0 or rows[y - 1]["bucket"] != r["bucket"] else ""
-             for y, r in enumerate(rows)]  # a bucket's name once, on its first arm's row
-    ax.set_yticks([-y for y in range(len(rows))], ticks, fontsize=7)
+    # a bucket's name once, in the middle of its arms' rows; a thin line between buckets
+    groups: dict[str, list[int]] = {}
+    for y, r in enumerate(rows):
+        groups.setdefault(r["bucket"], []).append(y)
+    ax.set_yticks([-float(np.mean(ys)) for ys in groups.values()], list(groups), fontsize=7)
+    for ys in list(groups.values())[1:]:
+        ax.axhline(-(ys[0] - 0.5), color="0.85", lw=0.6)
     ax.set_xlabel(f"Δ mAP50 against {arms[0]} (CI: seeds, then images)")
     handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
     if handles:
