@@ -30,7 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from evaluation.ap import IGNORED, IOU_THRESHOLDS, RECALL_THRESHOLDS, TP, Matches, match_detections
-from evaluation.buckets import attribute_buckets, occlusion_buckets
+from evaluation.buckets import ATTRIBUTES, image_attribute_buckets, occlusion_buckets
 from evaluation.core import MAX_REPLICATES, EvalArrays, EvalConfig, to_arrays
 from evaluation.errors import EvalInputError
 
@@ -308,10 +308,9 @@ def _bucket_masks(images: pd.DataFrame, cfg: EvalConfig) -> dict[str, np.ndarray
     masks = {"all": np.ones(len(images), bool)}
     occlusion = occlusion_buckets(images["n_occluded_vehicles"].to_numpy(), cfg.occlusion_edges)
     masks.update({f"occlusion/{name}": mask for name, mask in occlusion.items()})
-    for column in ("weather", "timeofday"):
-        values = images[column] if column in images else pd.Series([None] * len(images))
+    for column in ATTRIBUTES:
         masks.update({f"{column}/{name}": mask
-                      for name, mask in attribute_buckets(values.reset_index(drop=True)).items()})
+                      for name, mask in image_attribute_buckets(images, column).items()})
     return masks
 
 

@@ -52,3 +52,12 @@ def attribute_buckets(values: pd.Series) -> dict[str, np.ndarray]:
     """One bucket per distinct value (sorted; missing values -> "unknown")."""
     labels = values.astype("string").fillna(MISSING_ATTRIBUTE).to_numpy(dtype=object)
     return {str(name): labels == name for name in sorted(set(labels))}
+
+
+ATTRIBUTES = ("weather", "timeofday")  # the images-table columns with one bucket per value
+
+
+def image_attribute_buckets(images: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    """attribute_buckets of an images-table column; all images "unknown" if it is absent."""
+    values = images[column] if column in images else pd.Series([None] * len(images))
+    return attribute_buckets(values.reset_index(drop=True))

@@ -18,7 +18,12 @@ from evaluation.ap import (
     stable_argsort_ints,
     xyxy_to_xywh,
 )
-from evaluation.buckets import attribute_buckets, check_edges, occlusion_buckets
+from evaluation.buckets import (
+    ATTRIBUTES,
+    check_edges,
+    image_attribute_buckets,
+    occlusion_buckets,
+)
 from evaluation.errors import EvalInputError
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
@@ -259,10 +264,9 @@ def evaluate(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,
         matches, gt_arrays, n_classes, t_main,
         occlusion_buckets(image_table["n_occluded_vehicles"].to_numpy(), cfg.occlusion_edges))
     attributes = {}
-    for column in ("weather", "timeofday"):
-        values = image_table[column] if column in image_table else pd.Series([None] * n_images)
+    for column in ATTRIBUTES:
         attributes[column], _ = _bucket_metrics(matches, gt_arrays, n_classes, t_main,
-                                                attribute_buckets(values))
+                                                image_attribute_buckets(image_table, column))
 
     metrics = {
         "map50": _mean_or_none(ap_main),

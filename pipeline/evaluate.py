@@ -7,6 +7,7 @@ import json
 from data import read_manifest
 from evaluation import evaluate, load_predictions, write_outputs
 from evaluation.recall import recall_breakdown, render_recall
+from evaluation.report import render_held_out
 from pipeline.common import EVAL, INGEST, PREDICT, run_stage
 from pipeline.params import load_params
 
@@ -26,21 +27,6 @@ def main(argv: list[str]) -> None:
     appendix = found + render_held_out(held_out, result.metrics["map50"])
     write_outputs(result, EVAL, appendix=appendix)
     print(result.report + appendix)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def render_held_out(held_out: dict, target_map50: float | None) -> str:
-    """report.md's answer to "does it learn at all?", next to how far it carries over."""
-    return ("\n## How far it gets\n\n"
-            f"On held-out frames of the domain it was trained on (the `dataset.val_fraction` "
-            f"share, never trained on; ultralytics' validation of the kept checkpoint) the "
-            f"detector reaches mAP50 {_fmt(held_out.get('map50'))} (mAP50:95 "
-            f"{_fmt(held_out.get('map50_95'))}); on the BDD100K val frames above, "
-            f"{_fmt(target_map50)}. One run's figures: the seed alone moves them by several "
-            "points (`make study` gives the intervals).\n")
 
 
 if __name__ == "__main__":
