@@ -37,12 +37,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.runtime import resolve_device  # noqa: E402
 from translators.cyclegan.config import CycleGANConfig  # noqa: E402
 from translators.cyclegan.model import CycleGANModel  # noqa: E402
 from translators.cyclegan.networks import build_generator  # noqa: E402
 from translators.cyclegan.train import save_generator  # noqa: E402
 from translators.cyclegan.translator import CycleGAN  # noqa: E402
-from translators.io import resolve_device, translate_files  # noqa: E402
+from translators.io import translate_files  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, in TFLOP/s.
 BF16_PEAK_TFLOPS = {"H100 SXM": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.4,

@@ -11,10 +11,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from common.errors import UserError
+
 MAX_EXAMPLES = 20  # per skip reason: enough to find the problem, small enough for report.json
 
 
-class BadInputError(ValueError):
+class BadInputError(UserError):
     """Input that cannot be read at all (missing labels file, JSON of the wrong shape, ...)."""
 
 

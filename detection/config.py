@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-
-class DetectorConfigError(ValueError):
-    """A detector param with a value that cannot work; the message names the field."""
+from common.config import ParamError, check_int, check_range
 
 
 @dataclass
@@ -21,7 +19,6 @@ class DetectorConfig:
     # datasets learn faster with nbs = batch (one optimizer step per batch)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda if available, else cpu
     workers: int = 0  # ultralytics forces 0 on CPU anyway; 0 keeps CPU runs reproducible
-    seed: int = 0  # filled by the pipeline from the global seed
     patience: int = 100  # early stop after this many epochs without val fitness improvement
     optimizer: Literal["auto", "SGD", "AdamW", "Adam"] = "auto"  # auto: AdamW for short runs
     lr0: float = 0.01  # ignored by optimizer=auto, which picks its own
@@ -41,32 +38,20 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "imgsz", "batch", "nbs", "max_det"):
-            _check_int(name, getattr(self, name), minimum=1)
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("workers", "patience", "close_mosaic"):
-            _check_int(name, getattr(self, name), minimum=0)
+            check_int(name, getattr(self, name), minimum=0)
         if self.imgsz % 32:
-            raise DetectorConfigError(
-                f"detector.imgsz: must be a multiple of 32 (the model's largest stride), "
-                f"got {self.imgsz}"
-            )
+            raise ParamError(f"imgsz: must be a multiple of 32 (the model's largest stride), "
+                             f"got {self.imgsz}")
         for name in ("conf", "iou", "mosaic"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise DetectorConfigError(f"detector.{name}: must be in [0, 1], got {value!r}")
-        if self.lr0 <= 0:
-            raise DetectorConfigError(f"detector.lr0: must be > 0, got {self.lr0!r}")
+            check_range(name, getattr(self, name), 0.0, 1.0)
+        if not self.lr0 > 0:
+            raise ParamError(f"lr0: must be > 0, got {self.lr0!r}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise DetectorConfigError(
-                f"detector.device: must be one of auto, cpu, cuda; got {self.device!r}"
-            )
+            raise ParamError(f"device: must be one of auto, cpu, cuda; got {self.device!r}")
         if not self.model.endswith((".yaml", ".yml")):
-            raise DetectorConfigError(
-                f"detector.model: must be an architecture yaml such as yolov5n.yaml (training is "
+            raise ParamError(
+                f"model: must be an architecture yaml such as yolov5n.yaml (training is "
                 f"from scratch, no pretrained weights exist offline), got {self.model!r}"
             )
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise DetectorConfigError(f"detector.{name}: must be an integer >= {minimum}, "
-                                  f"got {value!r}")

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from detection.config import DetectorConfig
 from detection.env import configure_ultralytics
-from detection.train import resolve_device
+from detection.train import ultralytics_device
 
 COLUMNS = ["image_id", "class_name", "x1", "y1", "x2", "y2", "score"]
 
@@ -40,7 +40,7 @@ def predict(weights: Path, images: list[tuple[str, Path]], cfg: DetectorConfig) 
     from ultralytics import YOLO
 
     model = YOLO(str(weights), task="detect")
-    device = resolve_device(cfg.device)
+    device = ultralytics_device(cfg.device)
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     with tqdm(total=len(images), desc="predict", unit="img") as progress:
         for start in range(0, len(images), cfg.batch):

@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from common.runtime import resolve_device
 from detection.config import DetectorConfig
 from detection.env import configure_ultralytics
 
@@ -38,7 +39,8 @@ _RESUMABLE_OVERRIDES = ("device", "workers", "cache", "plots", "patience")
 _NOT_IDENTITY = (*_RESUMABLE_OVERRIDES, "amp", "conf", "iou", "max_det")
 
 
-def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir: Path) -> Path:
+def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir: Path,
+                   seed: int = 0) -> Path:
     """Train (or resume, or reuse) a detector on `data_yaml`; returns the path of best.pt.
 
     Per-epoch losses and val metrics go to DVCLive in `live_dir` (one step per epoch).
@@ -49,7 +51,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     if not data_yaml.is_file():
         raise FileNotFoundError(f"dataset yaml not found: {data_yaml}")
     weights = run_dir / "weights"
-    record = {"train_args": _identity(cfg), "data_fingerprint": _data_fingerprint(data_yaml)}
+    record = {"train_args": _identity(cfg, seed), "data_fingerprint": _data_fingerprint(data_yaml)}
     state = _checkpoint_state(weights / "last.pt", cfg.epochs)
     same_run = _read_json(run_dir / RUN_RECORD) == record
 
@@ -75,7 +77,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     logger = _DVCLiveEpochLogger(live_dir)
     for event in ("on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_train_end"):
         model.add_callback(event, getattr(logger, event))
-    args = _train_args(data_yaml, run_dir, cfg)
+    args = _train_args(data_yaml, run_dir, cfg, seed)
     with _no_label_cache_files():
         if resume:
             log.info("resuming detector training from %s", weights / "last.pt")
@@ -88,29 +90,23 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     return best
 
 
-def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig) -> dict[str, Any]:
-    """ultralytics train kwargs: our params plus the fixed choices that keep runs reproducible."""
-    device = resolve_device(cfg.device)
+# DetectorConfig fields that only prediction reads: not ultralytics train args
+_PREDICT_ONLY = ("conf", "iou", "max_det")
+
+
+def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, seed: int) -> dict[str, Any]:
+    """ultralytics train kwargs: every training field of DetectorConfig (they carry ultralytics'
+    names), the device in ultralytics' spelling, and the fixed choices that keep runs
+    reproducible and offline."""
+    device = ultralytics_device(cfg.device)
+    args = {k: v for k, v in asdict(cfg).items() if k not in _PREDICT_ONLY}
     return {
-        "model": cfg.model,
+        **args,
         "data": str(data_yaml),
-        "epochs": cfg.epochs,
-        "imgsz": cfg.imgsz,
-        "batch": cfg.batch,
-        "nbs": cfg.nbs,
         "device": device,
-        "workers": cfg.workers,
-        "seed": cfg.seed,
-        "deterministic": True,
-        "patience": cfg.patience,
-        "optimizer": cfg.optimizer,
-        "lr0": cfg.lr0,
-        "mosaic": cfg.mosaic,
-        "close_mosaic": cfg.close_mosaic,
-        "rect": cfg.rect,
-        "cache": cfg.cache,
         "amp": _amp_mode(cfg.amp, device),
-        "plots": cfg.plots,
+        "seed": seed,
+        "deterministic": True,
         "pretrained": False,
         "val": True,  # per-epoch val metrics for DVCLive
         "project": str(run_dir.parent),
@@ -120,13 +116,9 @@ def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig) -> dict[str
     }
 
 
-def resolve_device(device: str) -> str:
+def ultralytics_device(device: str) -> str:
     """Our device param as ultralytics spells it: 'cpu' or CUDA index '0'."""
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("detector.device: 'cuda' requested but torch sees no CUDA device")
-    return "0" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+    return "0" if resolve_device(device, "detector.device").type == "cuda" else "cpu"
 
 
 def _amp_mode(amp: bool, device: str) -> bool | str:
@@ -139,9 +131,10 @@ def _amp_mode(amp: bool, device: str) -> bool | str:
     return "bf16" if torch.cuda.is_bf16_supported() else False
 
 
-def _identity(cfg: DetectorConfig) -> dict[str, Any]:
+def _identity(cfg: DetectorConfig, seed: int) -> dict[str, Any]:
     """The params that define what a run trains (a change means a new run, not a resume)."""
-    return {k: v for k, v in sorted(asdict(cfg).items()) if k not in _NOT_IDENTITY}
+    fields = {**asdict(cfg), "seed": seed}
+    return {k: v for k, v in sorted(fields.items()) if k not in _NOT_IDENTITY}
 
 
 def _data_fingerprint(data_yaml: Path) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import EvalInputError
+from common.config import ParamError
 
 MISSING_ATTRIBUTE = "unknown"  # bucket for images without a weather / timeofday value
 
@@ -20,9 +20,9 @@ def check_edges(edges: list[int]) -> list[int]:
     values = list(edges)
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise EvalInputError(f"evaluation.occlusion_edges: {value!r} is not an integer >= 0")
+            raise ParamError(f"occlusion_edges: {value!r} is not a whole number >= 0")
     if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise EvalInputError(f"evaluation.occlusion_edges must be strictly increasing: {values}")
+        raise ParamError(f"occlusion_edges: must be strictly increasing, got {values}")
     return [int(v) for v in values]
 
 

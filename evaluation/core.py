@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from common.config import ParamError, check_int, check_range
 from evaluation.ap import (
     IOU_THRESHOLDS,
     RECALL_THRESHOLDS,
@@ -46,6 +47,17 @@ class EvalConfig:
     report_score: float = 0.25
     report_small_height: float = 16.0
 
+    def __post_init__(self) -> None:
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise ParamError(f"classes: must be non-empty and unique, got {self.classes!r}")
+        check_edges(self.occlusion_edges)
+        check_range("iou", self.iou, 0.0, 1.0, low_open=True)
+        check_int("max_dets", self.max_dets, minimum=1)
+        check_range("report_score", self.report_score, 0.0, 1.0)
+        check_range("report_small_height", self.report_small_height, 0.0, float("inf"))
+        if self.convention not in ("coco", "bdd"):
+            raise ParamError(f"convention: must be coco or bdd, got {self.convention!r}")
+
 
 @dataclass
 class EvalResult:
@@ -54,24 +66,6 @@ class EvalResult:
     buckets: pd.DataFrame  # bucket, map50, n_images (every occlusion/weather/timeofday bucket)
     report: str  # report.md without a baseline
     config: EvalConfig = field(default_factory=EvalConfig)  # what produced it (for the report)
-
-
-def check_config(cfg: EvalConfig) -> EvalConfig:
-    if not cfg.classes or len(set(cfg.classes)) != len(cfg.classes):
-        raise EvalInputError(f"evaluation.classes must be non-empty and unique: {cfg.classes}")
-    check_edges(cfg.occlusion_edges)
-    if not 0.0 < cfg.iou <= 1.0:
-        raise EvalInputError(f"evaluation.iou must be in (0, 1], got {cfg.iou}")
-    if cfg.max_dets < 1:
-        raise EvalInputError(f"evaluation.max_dets must be >= 1, got {cfg.max_dets}")
-    if not 0.0 <= cfg.report_score <= 1.0:
-        raise EvalInputError(f"evaluation.report_score must be in [0, 1], got {cfg.report_score}")
-    if not cfg.report_small_height >= 0:
-        raise EvalInputError(f"evaluation.report_small_height must be >= 0 pixels, "
-                             f"got {cfg.report_small_height}")
-    if cfg.convention not in ("coco", "bdd"):
-        raise EvalInputError(f"evaluation.convention must be coco or bdd, got {cfg.convention!r}")
-    return cfg
 
 
 def _require_columns(table: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -220,7 +214,6 @@ class EvalArrays:
 def to_arrays(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,
               cfg: EvalConfig) -> EvalArrays:
     """Validate the three tables (clear errors naming image and field) and convert them."""
-    cfg = check_config(cfg)
     index, image_table = _image_index(images)
     gt_arrays, gt_counts = _gt_arrays(gt, index, cfg)
     dt_arrays, dt_counts = _dt_arrays(predictions, index, cfg)

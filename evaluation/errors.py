@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from common.errors import UserError
 
-class EvalInputError(ValueError):
+
+class EvalInputError(UserError):
     """Input that cannot be evaluated; the message names the file, frame and field at fault."""

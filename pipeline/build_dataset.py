@@ -19,10 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.files import atomic_dir
 from data import IngestResult, read_manifest
 from data.manifest import select_images
 from data.yolo import export_yolo, write_data_yaml
-from pipeline.common import DATASET, INGEST, PLOTS, TRANSLATE, atomic_dir, run_stage
+from pipeline.common import DATASET, INGEST, PLOTS, TRANSLATE, run_stage
 from pipeline.params import load_params
 
 GRID_ROWS = 3  # sample frames shown in the translation grid

@@ -1,63 +1,38 @@
-"""What every stage module shares: output paths, atomic outputs, seeding, clean errors."""
+"""What every stage module shares: output paths and the one way a stage ends on bad input."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import random
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from common.errors import UserError
 
 OUTPUTS = Path("outputs")
 INGEST = OUTPUTS / "ingest"
 TRANSLATORS = OUTPUTS / "translators"
-TRANSLATOR_CHECKPOINTS = OUTPUTS / "translator_checkpoints"  # persistent: survives a killed run
 TRANSLATE = OUTPUTS / "translate"
 DATASET = OUTPUTS / "dataset"
 DETECTOR = OUTPUTS / "detector"
 PREDICT = OUTPUTS / "predict"
 EVAL = OUTPUTS / "eval"
 PLOTS = OUTPUTS / "plots"
+# Resume state of the long trainings (translator checkpoints, ultralytics' run dir with
+# last.pt). Deliberately NOT a DVC out: DVC never restores a stage with a `persist: true` out from
+# its run-cache, so declaring it would make every return to an already-run param set re-train.
+# Left here, it survives a killed run (DVC only deletes declared outs), and each trainer checks
+# that a checkpoint belongs to the same params and data before resuming from it.
+RESUME = OUTPUTS / "resume"
+TRANSLATOR_CHECKPOINTS = RESUME / "translators"
+DETECTOR_RUN = RESUME / "detector"
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
-    """Run a stage; bad input or params end it with one clear line and exit code 2."""
+    """Run a stage; a UserError (bad input or params) ends it with one line and exit code 2.
+    Any other exception is a bug and keeps its traceback."""
     try:
         main(sys.argv[1:])
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as err:
+    except UserError as err:
         name = Path(sys.argv[0]).stem
         print(f"error in stage {name}: {err}", file=sys.stderr)
         sys.exit(2)
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a fresh temp dir next to `final`; on success it replaces `final` in one rename.
-
-    A killed or failed stage leaves `final` as it was (or absent), never half-written.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-        if final.is_symlink() or final.is_file():
-            final.unlink()
-        elif final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

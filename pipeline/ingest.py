@@ -12,12 +12,13 @@ from typing import Any
 
 import pandas as pd
 
+from common.files import atomic_dir
 from data import IngestResult, write_manifest
 from data.bdd100k import read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
 from data.sample import SampleWorld, write_sample_world
 from data.vkitti2 import read_vkitti2
-from pipeline.common import INGEST, atomic_dir, run_stage
+from pipeline.common import INGEST, run_stage
 from pipeline.params import Params, RealPaths, load_params
 
 

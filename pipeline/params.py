@@ -1,35 +1,42 @@
 """Read params.yaml once, validate it once, and hand out plain typed objects.
 
 Each package owns the dataclass of its own params (detection.DetectorConfig,
-evaluation.EvalConfig, a translator's Config, ...). This module only knows how to build any such
-dataclass from a YAML mapping, so a new knob is added in one place: its dataclass field.
-Any unknown key or bad value stops with one line that names the key and what is allowed.
+evaluation.EvalConfig, a translator's Config, ...), which checks its own fields when built;
+common.config builds any such dataclass from YAML. A new knob is therefore added in one place: its
+dataclass field (with its check in that class's `__post_init__`). This module holds the sections
+that belong to the graph itself and the checks that span sections (class-map targets must be
+detector classes, ...). Any unknown key or bad value stops with one line that names the key and
+what is allowed, before any stage runs.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import types
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
-
-import yaml
+from typing import Any, Literal
 
 import translators
+from common.config import ParamError, build, check_int, check_range, coerce, read_yaml_file
 from data.sample import SampleConfig
 from detection import DetectorConfig
-from evaluation import EvalConfig, EvalInputError
-from evaluation.core import MAX_REPLICATES, check_config
+from evaluation import EvalConfig
+from evaluation.core import MAX_REPLICATES
 
 WEATHERS = ("fog", "rain", "overcast")
 # vKITTI2 variation name -> the BDD100K `weather` attribute value of the matching real frames.
 BDD_WEATHER = {"fog": "foggy", "rain": "rainy", "overcast": "overcast"}
+# A scene, camera, variation or sequence name is one plain path component: it becomes part of
+# the paths the readers open, so `../../etc` must not get that far.
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class ParamError(ValueError):
-    """A bad params.yaml; the message names the key."""
+def check_plain_names(name: str, values: list[str] | None) -> None:
+    for i, value in enumerate(values or []):
+        if not PLAIN_NAME.match(value) or ".." in value:
+            raise ParamError(f"{name}[{i}]: {value!r} is not allowed; a plain name such as "
+                             "Camera_0 or Scene01 (letters, digits, _ . -; no path)")
 
 
 @dataclass
@@ -45,6 +52,9 @@ class RealPaths:
     bdd100k_labels_train: str = "/data/bdd100k/labels/det_20/det_train.json"
     bdd100k_labels_val: str = "/data/bdd100k/labels/det_20/det_val.json"
 
+    def __post_init__(self) -> None:
+        check_plain_names("kitti_tracking_sequences", self.kitti_tracking_sequences)
+
 
 @dataclass
 class VKitti2Selection:
@@ -53,6 +63,15 @@ class VKitti2Selection:
     cameras: list[str] = field(default_factory=lambda: ["Camera_0"])
     stride: int = 1
     occupancy_threshold: float = 0.75
+
+    def __post_init__(self) -> None:
+        for name in ("scenes", "variations", "cameras"):
+            check_plain_names(name, getattr(self, name))
+        if not self.variations or not self.cameras:
+            raise ParamError("variations and cameras: need at least one each")
+        check_int("stride", self.stride, minimum=1)
+        # an occupancy ratio is a share of the box: 0 = nothing occluded, 1 = every box
+        check_range("occupancy_threshold", self.occupancy_threshold, 0.0, 1.0)
 
 
 @dataclass
@@ -74,6 +93,15 @@ class ClassParams:
     )
     bdd100k: dict[str, str] = field(default_factory=lambda: {"car": "car", "truck": "truck"})
 
+    def __post_init__(self) -> None:
+        if not self.names or len(set(self.names)) != len(self.names):
+            raise ParamError(f"names: needs one or more different class names, got {self.names!r}")
+        for dataset in ("kitti", "vkitti2", "bdd100k"):
+            for source, target in getattr(self, dataset).items():
+                if target not in self.names:
+                    raise ParamError(f"{dataset}.{source}: {target!r} is not a detector class; "
+                                     f"classes.names are {', '.join(self.names)}")
+
 
 @dataclass
 class DatasetParams:
@@ -84,9 +112,7 @@ class DatasetParams:
     # train), ultralytics' validation set for picking the best epoch; BDD100K val stays unseen
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ParamError(f"dataset.val_fraction: must be between 0 and 1 (exclusive), "
-                             f"got {self.val_fraction!r}")
+        check_range("val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
 
 
 # The study sets these itself in every experiment (the grid's axes, and the oracle's train frames).
@@ -115,21 +141,26 @@ class StudyParams:
         allowed = translators.names()
         for i, name in enumerate(self.translators):
             if name not in allowed:
-                raise ParamError(f"study.translators[{i}]: {name!r} is not allowed; "
+                raise ParamError(f"translators[{i}]: {name!r} is not allowed; "
                                  f"choose from {', '.join(allowed)}")
         if len(self.translators) < 2 or len(set(self.translators)) != len(self.translators):
-            raise ParamError("study.translators: needs at least two different translators (the "
+            raise ParamError("translators: needs at least two different translators (the "
                              f"first is the baseline), got {self.translators!r}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParamError(f"study.seeds: needs one or more different seeds, got {self.seeds!r}")
+            raise ParamError(f"seeds: needs one or more different seeds, got {self.seeds!r}")
         for i, seed in enumerate(self.seeds):
-            if seed < 0:
-                raise ParamError(f"study.seeds[{i}]: must be >= 0, got {seed}")
-        if not 100 <= self.bootstrap <= MAX_REPLICATES:
-            raise ParamError(f"study.bootstrap: must be between 100 and {MAX_REPLICATES} "
-                             f"replicates, got {self.bootstrap}")
-        if not 0.0 < self.ci < 1.0:
-            raise ParamError(f"study.ci: must be between 0 and 1 (exclusive), got {self.ci!r}")
+            check_int(f"seeds[{i}]", seed, minimum=0)
+        check_int("bootstrap", self.bootstrap, minimum=100, maximum=MAX_REPLICATES)
+        check_range("ci", self.ci, 0.0, 1.0, low_open=True, high_open=True)
+
+
+@dataclass
+class TranslatorsParams:
+    """`translators:` in params.yaml: the device, and one section per registered translator
+    (each built as that translator's own Config; see `build_translators`)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    configs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,73 +171,90 @@ class Params:
     translator: str = "cyclegan"
     weathers: list[Literal["fog", "rain", "overcast"]] = field(
         default_factory=lambda: list(WEATHERS))
-    translators: TranslatorsParams = field(default_factory=lambda: TranslatorsParams())
+    translators: TranslatorsParams = field(default_factory=TranslatorsParams)
     dataset: DatasetParams = field(default_factory=DatasetParams)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     study: StudyParams = field(default_factory=StudyParams)
+
+    def __post_init__(self) -> None:
+        # the checks that span sections; each section has checked its own fields already
+        check_int("seed", self.seed, minimum=0)
+        if self.translator not in translators.names():
+            raise ParamError(f"translator: {self.translator!r} is not allowed; "
+                             f"choose one of {', '.join(translators.names())}")
+        if not self.weathers or len(set(self.weathers)) != len(self.weathers):
+            raise ParamError(f"weathers: each of fog, rain, overcast at most once, and at least "
+                             f"one; got {self.weathers!r}")
+        for name in self.evaluation.classes:
+            if name not in self.classes.names:
+                raise ParamError(f"evaluation.classes: {name!r} is not a detector class; "
+                                 f"classes.names are {', '.join(self.classes.names)}")
 
     def translator_config(self) -> Any:
         """The params dataclass of the chosen translator."""
         return self.translators.configs[self.translator]
 
 
-@dataclass
-class TranslatorsParams:
-    """`translators:` in params.yaml: the device, and one section per registered translator."""
-
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    configs: dict[str, Any] = field(default_factory=dict)
-
-
 def load_params(path: Path = Path("params.yaml")) -> Params:
     if not path.exists():
         raise ParamError(f"{path} not found; run from the repository root")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ParamError(f"{path} is not valid YAML: {err}") from None
+    raw = read_yaml_file(path)
+    if raw is None:
+        raise ParamError(f"{path} is empty; it must hold the graph's params (see the README)")
     if not isinstance(raw, dict):
         raise ParamError(f"{path} must be a mapping of keys to values")
     params = params_from_raw(raw)
+    check_declared_weathers(path.parent / "dvc.yaml", params.weathers)
     _check_study_set(raw, params.study.set, "study.set")
     _check_study_set(raw, {**params.study.set, **params.study.oracle_set}, "study.oracle_set")
     return params
 
 
+# a per-weather output path in dvc.yaml's top-level metrics: / plots:
+_PER_WEATHER = re.compile(r"outputs/(?:translate|translators)/([^/]+)/")
+
+
+def check_declared_weathers(dvc_yaml: Path, weathers: list[str]) -> None:
+    """dvc.yaml's top-level metrics and plots cannot loop over `${weathers}` as its stages do, so
+    they list each weather by hand; they must name exactly the weathers the stages run, or
+    `dvc metrics show` / `dvc plots show` would warn about files no stage writes (or miss some)."""
+    if not dvc_yaml.is_file():
+        return  # params.yaml used outside the graph (tests, a study's copy)
+    graph = read_yaml_file(dvc_yaml) or {}
+    names = []
+    for entry in [*(graph.get("metrics") or []), *(graph.get("plots") or [])]:
+        names += [next(iter(entry)) if isinstance(entry, dict) else entry]
+        if isinstance(entry, dict) and isinstance(entry[names[-1]], dict):
+            names += list((entry[names[-1]].get("y") or {}) if isinstance(
+                entry[names[-1]].get("y"), dict) else [])
+    declared = {m.group(1) for name in names if (m := _PER_WEATHER.search(str(name)))}
+    if declared and declared != set(weathers):
+        raise ParamError(f"weathers: {', '.join(weathers)}, but {dvc_yaml}'s metrics:/plots: "
+                         f"list outputs for {', '.join(sorted(declared))}; make its per-weather "
+                         "entries match `weathers`")
+
+
 def params_from_raw(raw: dict) -> Params:
     """Validate a params.yaml mapping (as parsed) into Params."""
     raw = dict(raw)
-    translators_raw = raw.pop("translators", {}) or {}
-    if not isinstance(translators_raw, dict):
-        raise ParamError("translators: must be a mapping")
-    translators_raw = dict(translators_raw)
-    device = _coerce(get_type_hints(TranslatorsParams)["device"],
-                     translators_raw.pop("device", "auto"), "translators.device")
-    if isinstance(raw.get("detector"), dict) and "seed" in raw["detector"]:
-        raise ParamError("detector.seed: unknown key; the top-level `seed` seeds the whole graph")
-    params = build(Params, raw, "")
-    if params.translator not in translators.names():
-        raise ParamError(
-            f"translator: {params.translator!r} is not allowed; "
-            f"choose one of {', '.join(translators.names())}"
-        )
-    if len(set(params.weathers)) != len(params.weathers):
-        raise ParamError("weathers: each weather may appear once")
-    params.translators = TranslatorsParams(device, _translator_configs(translators_raw))
-    # the detector's seed is the global seed, so one knob reproduces the whole graph
-    params.detector.seed = params.seed
-    for name in params.evaluation.classes:
-        if name not in params.classes.names:
-            raise ParamError(
-                f"evaluation.classes: {name!r} is not a detector class; "
-                f"classes.names are {', '.join(params.classes.names)}"
-            )
-    try:  # ranges (iou, edges, report_score, ...): at load, not first in the evaluate stage
-        check_config(params.evaluation)
-    except EvalInputError as err:
-        raise ParamError(str(err)) from None
-    return params
+    translators_raw = raw.pop("translators", None)
+    return build(Params, {**raw, "translators": build_translators(translators_raw)})
+
+
+def build_translators(raw: Any) -> TranslatorsParams:
+    """`translators:`: its device, and each registered translator's section as its own Config
+    (a section left out gets that translator's defaults)."""
+    raw = dict(raw or {}) if isinstance(raw, dict) or raw is None else raw
+    if not isinstance(raw, dict):
+        raise ParamError(f"translators: expected a mapping, got {raw!r}")
+    device = coerce(Literal["auto", "cpu", "cuda"], raw.pop("device", "auto"), "translators.device")
+    configs = {name: build(translators.config_class(name), raw.pop(name, None) or {},
+                           f"translators.{name}") for name in translators.names()}
+    if raw:
+        raise ParamError(f"translators.{next(iter(raw))}: unknown key; allowed: device, "
+                         f"{', '.join(translators.names())}")
+    return TranslatorsParams(device, configs)
 
 
 def with_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
@@ -236,7 +284,7 @@ def _check_study_set(raw: dict, overrides: dict[str, Any], where: str) -> None:
     if overrides:
         try:
             with_study_set(raw, overrides)
-        except ValueError as err:  # ParamError, or a package's own check (e.g. detector.epochs)
+        except ParamError as err:
             raise ParamError(f"{where}: {err}") from None
 
 
@@ -247,95 +295,3 @@ def without_study(raw: dict) -> dict:
 def with_study_set(raw: dict, overrides: dict[str, Any]) -> Params:
     """What every experiment of the study shares: params.yaml (its `study` aside) + study.set."""
     return params_from_raw(with_overrides(without_study(raw), overrides))
-
-
-def _translator_configs(raw: dict[str, Any]) -> dict[str, Any]:
-    configs = {}
-    for name in translators.names():
-        configs[name] = build(translators.config_class(name), raw.pop(name, {}) or {},
-                              f"translators.{name}")
-    if raw:
-        key = next(iter(raw))
-        raise ParamError(
-            f"translators.{key}: unknown key; allowed: device, {', '.join(translators.names())}"
-        )
-    return configs
-
-
-def build(cls: type, raw: Any, key: str) -> Any:
-    """Build dataclass `cls` from a mapping, checking every key and value against its fields."""
-    where = key or "params.yaml"
-    if not isinstance(raw, dict):
-        raise ParamError(f"{where}: expected a mapping, got {raw!r}")
-    hints = get_type_hints(cls)
-    allowed = [f.name for f in dataclasses.fields(cls) if f.init]
-    kwargs = {}
-    for name, value in raw.items():
-        sub = f"{key}.{name}" if key else str(name)
-        if name not in allowed:
-            raise ParamError(f"{sub}: unknown key; allowed: {', '.join(allowed)}")
-        kwargs[name] = _coerce(hints[name], value, sub)
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, key)
-    if origin is Literal:
-        if value not in get_args(tp):
-            allowed = ", ".join(str(a) for a in get_args(tp))
-            raise ParamError(f"{key}: {value!r} is not allowed; choose one of {allowed}")
-        return value
-    if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(option, value, key)
-            except ParamError as err:
-                errors.append(str(err))
-        raise ParamError(errors[0] if len(errors) == 1 else f"{key}: {value!r} is not allowed")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ParamError(f"{key}: expected a list, got {value!r}")
-        (item,) = get_args(tp) or (Any,)
-        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ParamError(f"{key}: expected a list, got {value!r}")
-        args = get_args(tp)
-        item = args[0] if args else Any
-        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ParamError(f"{key}: expected a mapping, got {value!r}")
-        _, item = get_args(tp) or (str, Any)
-        return {str(k): _coerce(item, v, f"{key}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ParamError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamError(f"{key}: expected a whole number, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ParamError(f"{key}: expected text, got {value!r}")
-        return value
-    if tp is Path:
-        if not isinstance(value, str):
-            raise ParamError(f"{key}: expected a path, got {value!r}")
-        return Path(value)
-    raise ParamError(f"{key}: unsupported parameter type {tp!r} (a bug in the dataclass)")

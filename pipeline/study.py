@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from common.files import atomic_dir
 from evaluation.bootstrap import (
     BucketSamples,
     bootstrap_buckets,
@@ -28,7 +29,7 @@ from evaluation.bootstrap import (
     seeds_then_images,
     verdict,
 )
-from pipeline.common import OUTPUTS, atomic_dir, run_stage
+from pipeline.common import OUTPUTS, run_stage
 from pipeline.params import ParamError, StudyParams, load_params, with_study_set
 from pipeline.study_grid import (
     ORACLE,

@@ -1,24 +1,26 @@
 """Stage `train_detector`: YOLO from scratch on the built dataset, resumable.
 
-outputs/detector/run is persistent scratch (ultralytics' run dir with last.pt): a killed stage
-resumes from its last epoch. The finished weights and the DVCLive curves are then published
-atomically to outputs/detector/model and outputs/detector/dvclive.
+outputs/resume/detector is ultralytics' run dir (last.pt, results.csv), kept outside DVC's outs so
+that the stage stays run-cacheable (pipeline/common.py): a killed stage resumes from its last
+epoch. The finished weights and the DVCLive curves are published atomically to
+outputs/detector/model and outputs/detector/dvclive.
 """
 
 from __future__ import annotations
 
 import shutil
 
+from common.files import atomic_dir
 from detection import train_detector
-from pipeline.common import DATASET, DETECTOR, atomic_dir, run_stage
+from pipeline.common import DATASET, DETECTOR, DETECTOR_RUN, run_stage
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
     params = load_params()
-    run_dir = DETECTOR / "run"
-    live_dir = run_dir / "dvclive"
-    best = train_detector(DATASET / "data.yaml", run_dir, params.detector, live_dir)
+    live_dir = DETECTOR_RUN / "dvclive"
+    best = train_detector(DATASET / "data.yaml", DETECTOR_RUN, params.detector, live_dir,
+                          seed=params.seed)
     with atomic_dir(DETECTOR / "model") as tmp:
         shutil.copy2(best, tmp / "best.pt")
     with atomic_dir(DETECTOR / "dvclive") as tmp:

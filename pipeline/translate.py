@@ -15,19 +15,14 @@ import numpy as np
 import torch
 
 import translators
+from common.files import atomic_dir
+from common.runtime import resolve_device, seed_everything
 from data import IngestResult, read_manifest, write_manifest
 from data.manifest import select_images
-from pipeline.common import (
-    INGEST,
-    TRANSLATE,
-    TRANSLATORS,
-    atomic_dir,
-    run_stage,
-    seed_everything,
-)
+from pipeline.common import INGEST, TRANSLATE, TRANSLATORS, run_stage
 from pipeline.params import WEATHERS, load_params
 from translators.geometry import edge_similarity
-from translators.io import read_rgb, resolve_device, translate_files
+from translators.io import read_rgb, translate_files
 
 GEOMETRY_FRAMES = 64  # frames checked per weather; evenly spaced, enough for a stable mean
 
@@ -37,7 +32,7 @@ def main(argv: list[str]) -> None:
         raise ValueError(f"usage: python -m pipeline.translate {{{','.join(WEATHERS)}}}")
     weather = argv[0]
     params = load_params()
-    device = resolve_device(params.translators.device)
+    device = resolve_device(params.translators.device, "translators.device")
     vkitti2 = read_manifest(INGEST / "vkitti2")
     translator = translators.get(params.translator)
     clone = _frames(vkitti2, "clone")

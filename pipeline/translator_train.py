@@ -9,17 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import translators
+from common.files import atomic_dir
+from common.runtime import resolve_device, seed_everything
 from data import read_manifest
-from pipeline.common import (
-    INGEST,
-    TRANSLATOR_CHECKPOINTS,
-    TRANSLATORS,
-    atomic_dir,
-    run_stage,
-    seed_everything,
-)
+from pipeline.common import INGEST, TRANSLATOR_CHECKPOINTS, TRANSLATORS, run_stage
 from pipeline.params import BDD_WEATHER, WEATHERS, load_params
-from translators.io import resolve_device
 
 
 def main(argv: list[str]) -> None:
@@ -33,9 +27,8 @@ def main(argv: list[str]) -> None:
     checkpoints = TRANSLATOR_CHECKPOINTS / weather
     with atomic_dir(TRANSLATORS / weather) as tmp:
         translator.fit(source, target, tmp, params.translator_config(), weather=weather,
-                       device=resolve_device(params.translators.device),
+                       device=resolve_device(params.translators.device, "translators.device"),
                        checkpoint_dir=checkpoints)
-    checkpoints.mkdir(parents=True, exist_ok=True)  # a DVC out even when nothing was left in it
     print(f"translator_train@{weather}: {params.translator} fitted on {len(source)} sim frames "
           f"and {len(target)} BDD {BDD_WEATHER[weather]} frames")
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.config import ParamError
 from data.bdd100k import frames_to_tables, load_frames
 from evaluation import EvalConfig, EvalInputError, evaluate, load_predictions, write_outputs
 from evaluation.__main__ import main as cli
@@ -242,12 +243,17 @@ def test_bad_tables_are_clear_errors(change, fragment):
     assert fragment in str(caught.value)
 
 
-@pytest.mark.parametrize("cfg", [EvalConfig(iou=0.0), EvalConfig(max_dets=0),
-                                 EvalConfig(occlusion_edges=[5, 5]), EvalConfig(classes=[]),
-                                 EvalConfig(convention="voc")])
-def test_bad_config_is_an_error(cfg):
-    with pytest.raises(EvalInputError, match="evaluation."):
-        evaluate(*small_world(), cfg)
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"iou": 0.0}, "iou: must be in (0, 1], got 0.0"),
+    ({"max_dets": 0}, "max_dets: must be a whole number >= 1, got 0"),
+    ({"occlusion_edges": [5, 5]}, "occlusion_edges: must be strictly increasing, got [5, 5]"),
+    ({"classes": []}, "classes: must be non-empty and unique, got []"),
+    ({"convention": "voc"}, "convention: must be coco or bdd, got 'voc'")])
+def test_bad_config_is_an_error_when_built(fields, message):
+    """A config checks its own fields when built, before anything is evaluated."""
+    with pytest.raises(ParamError) as caught:
+        EvalConfig(**fields)
+    assert str(caught.value) == message
 
 
 def test_bucket_names_follow_the_edges():

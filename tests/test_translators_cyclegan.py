@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import translators
+from translators.__main__ import config_from_sets
 from translators.__main__ import main as cli
 from translators.cyclegan import CycleGAN, CycleGANConfig
 from translators.cyclegan.data import epoch_plan, iterations_per_epoch, preprocess
@@ -260,9 +261,30 @@ def test_bad_set_key_is_one_clear_line(tmp_path: Path, capsys) -> None:
     assert code == 2 and len(err.splitlines()) == 1
     assert "--set ngff: unknown key" in err and "ngf, n_blocks" in err
     assert cli(["summary", "cyclegan", "--set", "ngf=eight"]) == 2
-    assert "--set ngf: expected int" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        "error: --set ngf: expected a whole number, got 'eight' (translator cyclegan)")
     assert cli(["summary", "cyclegan", "--set", "netG=vgg"]) == 2
     assert "choose one of resnet, unet" in capsys.readouterr().err
+    assert cli(["summary", "cyclegan", "--set", "n_blocks=0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --set n_blocks: must be a whole number >= 1, got 0 (translator cyclegan)")
+
+
+def test_repeated_set_flags_accumulate_and_read_values_as_params_yaml_does(capsys) -> None:
+    """`--set a=1 --set b=2` keeps both, as `dvc exp run -S a=1 -S b=2` does (argparse's plain
+    nargs="+" kept only the last flag: a 'tiny' model silently became the 11.4M reference)."""
+    cfg = config_from_sets("cyclegan", ["ngf=8", "n_blocks=2", "n_epochs=1", "lr=1e-4"])
+    assert (cfg.ngf, cfg.n_blocks, cfg.n_epochs, cfg.lr) == (8, 2, 1, 1e-4)
+    assert cli(["summary", "cyclegan", "--set", "ngf=8", "--set", "n_blocks=2",
+                "--set", "ndf=8", "n_layers_D=2"]) == 0
+    table = capsys.readouterr().out
+    tiny = CycleGANConfig(ngf=8, n_blocks=2, ndf=8, n_layers_D=2)
+    assert f"{count_parameters(build_generator(tiny)):,}" in table
+    assert f"{count_parameters(build_discriminator(tiny)):,}" in table
+    weatherfx = config_from_sets("weatherfx", ["fog.alpha_coef=0.2",
+                                               "fog.grade.contrast=[0.5, 0.7]"])
+    assert (weatherfx.fog.alpha_coef, weatherfx.fog.grade.contrast) == (0.2, [0.5, 0.7])
+    assert weatherfx.fog.grade.brightness == [1.15, 1.35]  # the fog grade's own default stays
 
 
 @pytest.mark.slow

@@ -10,20 +10,19 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import inspect
-import random
 import sys
-import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
-import numpy as np
 import torch
-import yaml
 
 import translators
-from translators.io import list_images, resolve_device, translate_files
+from common.config import ParamError, build, parse_value
+from common.errors import UserError
+from common.runtime import resolve_device, seed_everything
+from translators.cyclegan.networks import count_parameters
+from translators.io import list_images, translate_files
 
 TORCHRUN_HELP = """multi-GPU (DDP, one process per GPU; on CPU it uses gloo):
   torchrun --standalone --nproc_per_node=4 -m translators train --translator cyclegan \\
@@ -31,7 +30,7 @@ TORCHRUN_HELP = """multi-GPU (DDP, one process per GPU; on CPU it uses gloo):
 each GPU trains on its share of every epoch (the effective batch is batch_size × GPUs)."""
 
 
-class UsageError(ValueError):
+class UsageError(UserError):
     """A bad command line; printed as one line."""
 
 
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except UserError as err:  # anything else is a bug: it keeps its traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -49,8 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m translators", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(required=True, dest="command")
-    sets = {"metavar": "KEY=VALUE", "nargs": "+", "default": [],
-            "help": "override a param of the translator's Config (YAML values)"}
+    # action=append: `--set a=1 --set b=2` keeps both (as `dvc exp run -S a=1 -S b=2` does)
+    sets = {"metavar": "KEY=VALUE", "nargs": "+", "action": "append", "default": [],
+            "help": "override params of the translator's Config (values read as params.yaml "
+                    "reads them); repeat or list several"}
 
     summary = commands.add_parser("summary", help="parameters and GMACs of a translator's nets")
     summary.add_argument("name", choices=translators.names())
@@ -88,7 +89,7 @@ def _summary(args: argparse.Namespace) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     translator = translators.get(args.name)
-    cfg = config_from_sets(args.name, args.set)
+    cfg = config_from_sets(args.name, _flat(args.set))
     networks = getattr(translator, "networks", None)
     if networks is None:
         print(f"{args.name}: no trainable networks")
@@ -104,21 +105,19 @@ def _summary(args: argparse.Namespace) -> None:
         x = torch.zeros(1, 3, h + (-h % multiple), w + (-w % multiple), device="meta")
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             net.eval()(x)
-        params = sum(p.numel() for p in net.parameters())
+        params = count_parameters(net)
         print(f"{label:<28} {params:>12,} {counter.get_total_flops() / 2e9:>9.3f}")
 
 
 def _train(args: argparse.Namespace) -> None:
     translator = translators.get(args.translator)
-    cfg = config_from_sets(args.translator, args.set)
+    cfg = config_from_sets(args.translator, _flat(args.set))
     source, target = list_images(args.source), list_images(args.target)
-    random.seed(args.seed)  # what the pipeline does before fit
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    seed_everything(args.seed)  # what the pipeline does before fit
     extra: dict[str, Any] = {}
     parameters = inspect.signature(translator.fit).parameters
     if "device" in parameters:
-        extra["device"] = resolve_device(args.device)
+        extra["device"] = resolve_device(args.device, "--device")
     if args.checkpoint_dir is not None:
         if "checkpoint_dir" not in parameters:
             raise UsageError(f"translator {args.translator} has no checkpoints")
@@ -126,8 +125,12 @@ def _train(args: argparse.Namespace) -> None:
     translator.fit(source, target, args.out, cfg, **extra)
 
 
+def _flat(groups: list[list[str]]) -> list[str]:
+    return [pair for group in groups for pair in group]
+
+
 def _translate(args: argparse.Namespace) -> None:
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     translator = translators.get(args.translator)
     translator.load(args.model, device)
     inputs = list_images(args.input)
@@ -138,52 +141,25 @@ def _translate(args: argparse.Namespace) -> None:
 
 
 def config_from_sets(name: str, pairs: list[str]) -> Any:
-    """The translator's Config with `key=value` overrides (values parsed as YAML, then checked
-    against the field's type); an unknown key names the allowed ones."""
-    config_class = translators.config_class(name)
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    hints = get_type_hints(config_class)
-    overrides = {}
+    """The translator's Config with `key=value` overrides, each value read as YAML exactly as
+    params.yaml reads it and checked by the same builder; a dotted key reaches a nested section
+    (`--set fog.alpha_coef=0.1`). Later pairs win, as with repeated `dvc exp run -S`."""
+    overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
-        if not sep:
+        if not sep or not key:
             raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
-        if key not in fields:
-            allowed = ", ".join(fields) or "(none)"
-            raise UsageError(f"--set {key}: unknown key for translator {name}; allowed: {allowed}")
-        overrides[key] = _coerce(hints[key], yaml.safe_load(text), f"--set {key}")
-    return config_class(**overrides)
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = get_origin(tp)
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise UsageError(f"{key}: {value!r} is not allowed; choose one of "
-                             f"{', '.join(map(str, get_args(tp)))}")
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in get_args(tp):
-            return None
-        (inner,) = [t for t in get_args(tp) if t is not type(None)]
-        return _coerce(inner, value, key)
-    if origin is list:
-        if not isinstance(value, list):
-            raise UsageError(f"{key}: expected a list like [1, 2], got {value!r}")
-        (inner,) = get_args(tp)
-        return [_coerce(inner, v, key) for v in value]
-    if tp is bool and isinstance(value, bool):
-        return value
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp is float and not isinstance(value, bool):
-        try:
-            return float(value)  # YAML reads 1e-4 as text
-        except (TypeError, ValueError):
-            pass
-    if tp is str and isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value)
-    raise UsageError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+        node = overrides
+        *sections, last = key.split(".")
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise UsageError(f"--set {key}: {section} is set to a value above")
+        node[last] = parse_value(text, f"--set {key}")
+    try:
+        return build(translators.config_class(name), overrides)
+    except ParamError as err:
+        raise UsageError(f"--set {err} (translator {name})") from None
 
 
 if __name__ == "__main__":

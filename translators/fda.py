@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from common.config import build, check_int, check_range
 from translators.io import atomic_write_bytes, atomic_write_json, read_rgb
 
 CONFIG_FILE = "config.json"
@@ -96,6 +97,12 @@ class FDAConfig:
     beta: float = 0.01  # half-width of the swapped window / min(H, W); the paper's 0.01
     n_references: int = 100  # target frames kept by fit (a seeded subset), one drawn per image
 
+    def __post_init__(self) -> None:
+        # beta is the window's half-width over the shorter side: at 0.5 the window is the whole
+        # spectrum (the reference image itself); 0 swaps nothing (the identity, a sanity check)
+        check_range("beta", self.beta, 0.0, 0.5)
+        check_int("n_references", self.n_references, minimum=1)
+
 
 class FourierDomainAdaptation:
     """FDA translator: reference frames chosen at fit, one drawn per image at translate time."""
@@ -114,10 +121,6 @@ class FourierDomainAdaptation:
             weather: str | None = None, device: torch.device | None = None,
             checkpoint_dir: Path | None = None) -> None:
         cfg = cfg if cfg is not None else FDAConfig()
-        if not 0.0 <= cfg.beta <= 0.5:
-            raise ValueError(f"translators.fda.beta must be in [0, 0.5], got {cfg.beta}")
-        if cfg.n_references < 1:
-            raise ValueError(f"translators.fda.n_references must be >= 1, got {cfg.n_references}")
         names = save_references(pick_references(target, cfg.n_references), out)
         atomic_write_json(
             out / CONFIG_FILE, {"translator": self.name, "config": asdict(cfg), "references": names}
@@ -125,7 +128,7 @@ class FourierDomainAdaptation:
 
     def load(self, out: Path, device: torch.device | str = "cpu") -> None:
         saved = read_config(out)
-        self.cfg = FDAConfig(**saved["config"])
+        self.cfg = build(FDAConfig, saved["config"], f"{out / CONFIG_FILE}: config")
         self.references = [out / name for name in saved["references"]]
         self.device = torch.device(device)
         self._resized.clear()

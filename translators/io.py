@@ -36,18 +36,6 @@ class BadImageError(ValueError):
 # --------------------------------------------------------------------------- small helpers
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """`auto` is CUDA when there is a GPU, else the CPU; asking for CUDA without one is an error."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but torch sees no CUDA GPU; "
-                         "use auto or cpu")
-    return torch.device(name)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same directory, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

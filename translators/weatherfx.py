@@ -9,13 +9,14 @@ from the global torch RNG (which the pipeline seeds), so a run is reproducible f
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from common.config import ParamError, build, check_int, check_range
 from translators.fda import read_config
 from translators.io import atomic_write_json
 
@@ -34,6 +35,18 @@ class Grade:
     brightness: list[float] = field(default_factory=lambda: [0.8, 0.95])
     contrast: list[float] = field(default_factory=lambda: [0.6, 0.8])
     saturation: list[float] = field(default_factory=lambda: [0.4, 0.7])
+
+    def __post_init__(self) -> None:
+        for name in ("brightness", "contrast", "saturation"):
+            check_min_max(name, getattr(self, name), 0.0, 10.0)
+
+
+def check_min_max(name: str, pair: list[float], low: float, high: float) -> None:
+    """A [min, max] range param: two numbers, low <= min <= max <= high."""
+    if len(pair) != 2 or not pair[0] <= pair[1]:
+        raise ParamError(f"{name}: must be [min, max] with min <= max, got {pair!r}")
+    for value in pair:
+        check_range(name, value, low, high)
 
 
 # Per-weather grades are subclasses (not factory arguments) so that a partial override in
@@ -58,6 +71,10 @@ class FogEffect:
     alpha_coef: float = 0.08  # transparency of each fog particle
     grade: FogGrade = field(default_factory=FogGrade)
 
+    def __post_init__(self) -> None:
+        check_min_max("fog_coef_range", self.fog_coef_range, 0.0, 1.0)
+        check_range("alpha_coef", self.alpha_coef, 0.0, 1.0)
+
 
 @dataclass
 class RainEffect:
@@ -68,6 +85,15 @@ class RainEffect:
     blur_value: int = 3  # rainy-view blur kernel
     brightness_coefficient: float = 0.8
     grade: RainGrade = field(default_factory=RainGrade)
+
+    def __post_init__(self) -> None:
+        check_min_max("slant_range", self.slant_range, -20.0, 20.0)  # albumentations' bounds
+        if self.drop_length is not None:
+            check_int("drop_length", self.drop_length, minimum=1)
+        check_int("drop_width", self.drop_width, minimum=1)
+        check_int("blur_value", self.blur_value, minimum=1)
+        check_range("brightness_coefficient", self.brightness_coefficient, 0.0, 1.0,
+                    low_open=True)
 
 
 @dataclass
@@ -81,17 +107,6 @@ class WeatherEffectsConfig:
     fog: FogEffect = field(default_factory=FogEffect)
     rain: RainEffect = field(default_factory=RainEffect)
     overcast: OvercastEffect = field(default_factory=OvercastEffect)
-
-
-def _from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Rebuild a (nested) config dataclass from its asdict() form."""
-    kwargs = {}
-    for f in fields(cls):
-        if f.name in values:
-            value = values[f.name]
-            default = f.default_factory() if callable(f.default_factory) else f.default
-            kwargs[f.name] = _from_dict(type(default), value) if is_dataclass(default) else value
-    return cls(**kwargs)
 
 
 def _albumentations():
@@ -176,7 +191,7 @@ class WeatherEffects:
 
     def load(self, out: Path, device: torch.device | str = "cpu") -> None:
         saved = read_config(out)
-        self.cfg = _from_dict(WeatherEffectsConfig, saved["config"])
+        self.cfg = build(WeatherEffectsConfig, saved["config"], f"{out / 'config.json'}: config")
         self.weather = saved["weather"]
         self.effect = build_effect(self.weather, self.cfg)
 

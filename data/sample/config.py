@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from common.config import check_int
+
 Color = tuple[float, float, float]  # BGR in 0..1
+
+
+MAX_FRAMES = 100_000  # per dataset knob: beyond this the sample world is no longer a sample
+MAX_WIDTH = 4096  # pixels
 
 
 @dataclass
@@ -26,12 +32,12 @@ class SampleConfig:
     seed: int = 0  # the world's own seed: every frame's Generator is keyed by (seed, stream, index)
 
     def __post_init__(self) -> None:
+        # every dataset needs frames: an empty one only fails stages later, with a worse message
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"data.sample.{f.name} must be an integer >= 0, got {value!r}")
-        if self.width < 64:
-            raise ValueError(f"data.sample.width must be >= 64 pixels, got {self.width}")
+            if f.name not in ("width", "seed"):
+                check_int(f.name, getattr(self, f.name), minimum=1, maximum=MAX_FRAMES)
+        check_int("seed", self.seed, minimum=0)
+        check_int("width", self.width, minimum=64, maximum=MAX_WIDTH)
 
 
 @dataclass

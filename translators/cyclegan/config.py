@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from common.config import ParamError, check_int, check_range
+
 # Keys that change how a run is executed or logged, not what it learns: changing them must not
 # invalidate a checkpoint (so a resumed run may, e.g., checkpoint more often).
 RUN_ONLY_KEYS = frozenset({"checkpoint_every", "keep_checkpoints", "sample_every", "n_samples",
@@ -62,29 +64,27 @@ class CycleGANConfig:
     compile: bool = False             # CUDA only: torch.compile the training modules
 
     def __post_init__(self) -> None:
-        positive = ["ngf", "ndf", "n_blocks", "unet_downs", "n_layers_D", "num_D", "load_size",
-                    "crop_size", "batch_size", "n_samples"]
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise ValueError(f"translators.cyclegan.{key}: must be >= 1, "
-                                 f"got {getattr(self, key)}")
+        for key in ["ngf", "ndf", "n_blocks", "unet_downs", "n_layers_D", "num_D", "load_size",
+                    "crop_size", "batch_size", "n_samples"]:
+            check_int(key, getattr(self, key), minimum=1)
         for key in ["n_epochs", "n_epochs_decay", "pool_size", "num_workers",
                     "checkpoint_every", "sample_every"]:
-            if getattr(self, key) < 0:
-                raise ValueError(f"translators.cyclegan.{key}: must be >= 0, "
-                                 f"got {getattr(self, key)}")
+            check_int(key, getattr(self, key), minimum=0)
         if self.n_epochs + self.n_epochs_decay < 1:
-            raise ValueError("translators.cyclegan.n_epochs + n_epochs_decay must be >= 1")
-        if self.max_images is not None and self.max_images < 1:
-            raise ValueError(f"translators.cyclegan.max_images: must be >= 1 or null, "
-                             f"got {self.max_images}")
+            raise ParamError("n_epochs + n_epochs_decay: must be >= 1")
+        if self.max_images is not None:
+            check_int("max_images", self.max_images, minimum=1)
         if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and (
                 self.load_size < self.crop_size):
-            raise ValueError(f"translators.cyclegan.load_size ({self.load_size}) must be >= "
-                             f"crop_size ({self.crop_size}) with preprocess {self.preprocess}")
+            raise ParamError(f"load_size: ({self.load_size}) must be >= crop_size "
+                             f"({self.crop_size}) with preprocess {self.preprocess}")
         for key in ["lr", "init_gain"]:
-            if getattr(self, key) <= 0:
-                raise ValueError(f"translators.cyclegan.{key}: must be > 0")
+            if not getattr(self, key) > 0:
+                raise ParamError(f"{key}: must be > 0, got {getattr(self, key)!r}")
+        for key in ["beta1", "beta2"]:
+            check_range(key, getattr(self, key), 0.0, 1.0, high_open=True)
+        for key in ["lambda_cycle", "lambda_identity", "lambda_feature_matching", "leaky_slope"]:
+            check_range(key, getattr(self, key), 0.0, float("inf"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.config import build
+from common.errors import MissingInputError, UserError
 from translators.cyclegan.config import CycleGANConfig
 from translators.cyclegan.networks import build_discriminator, build_generator
 from translators.cyclegan.train import train
@@ -40,11 +42,12 @@ class CycleGAN:
         config_path, weights_path = out / "config.json", out / "G_A.pt"
         for path in (config_path, weights_path):
             if not path.is_file():
-                raise FileNotFoundError(f"{path} not found: train the cyclegan translator first")
+                raise MissingInputError(f"{path} not found: train the cyclegan translator first")
         try:
-            cfg = CycleGANConfig(**json.loads(config_path.read_text())["config"])
-        except (KeyError, TypeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{config_path} is not a cyclegan config.json: {err}") from None
+            saved = json.loads(config_path.read_text(encoding="utf-8"))["config"]
+        except (KeyError, TypeError, ValueError, RecursionError) as err:
+            raise UserError(f"{config_path} is not a cyclegan config.json: {err}") from None
+        cfg = build(CycleGANConfig, saved, f"{config_path}: config")
         generator = build_generator(cfg)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         generator.load_state_dict(state)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from common.config import ParamError, build, check_int, check_range
 from translators.fda import CONFIG_FILE, load_image, pick_references, read_config, save_references
 from translators.io import atomic_write_json
 from translators.nst.style import LossWeights, style_grams, stylize
@@ -51,21 +52,23 @@ class NSTConfig:
     max_size: int | None = None  # cap on the longer side of the optimisation resolution
     n_style_images: int = 1  # style frames; their Gram matrices are averaged
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         known = layer_names()
         for key in ("content_layers", "style_layers"):
             layers = getattr(self, key)
             bad = [layer for layer in layers if layer not in known]
             if not layers or bad:
-                raise ValueError(
-                    f"translators.nst.{key}: {bad or 'empty'}; choose from {', '.join(known)}"
-                )
+                raise ParamError(f"{key}: {bad or 'empty'}; choose from {', '.join(known)}")
         if self.optimizer not in DEFAULT_LR:
-            raise ValueError(f"translators.nst.optimizer must be lbfgs or adam: {self.optimizer!r}")
-        if self.steps < 1 or self.n_style_images < 1:
-            raise ValueError("translators.nst.steps and n_style_images must be >= 1")
-        if self.max_size is not None and self.max_size < 32:
-            raise ValueError(f"translators.nst.max_size must be >= 32 or null: {self.max_size}")
+            raise ParamError(f"optimizer: must be lbfgs or adam, got {self.optimizer!r}")
+        check_int("steps", self.steps, minimum=1)
+        check_int("n_style_images", self.n_style_images, minimum=1)
+        if self.max_size is not None:
+            check_int("max_size", self.max_size, minimum=32)
+        if self.lr is not None and not self.lr > 0:
+            raise ParamError(f"lr: must be > 0 or null, got {self.lr!r}")
+        for key in ("content_weight", "style_weight", "tv_weight"):
+            check_range(key, getattr(self, key), 0.0, float("inf"))
 
 
 class NeuralStyleTransfer:
@@ -85,7 +88,6 @@ class NeuralStyleTransfer:
             weather: str | None = None, device: torch.device | None = None,
             checkpoint_dir: Path | None = None) -> None:
         cfg = cfg if cfg is not None else NSTConfig()
-        cfg.validate()
         check_weights(cfg.weights)  # fail at translator_train, not only at translate
         names = save_references(pick_references(target, cfg.n_style_images), out, stem="style")
         atomic_write_json(
@@ -94,8 +96,7 @@ class NeuralStyleTransfer:
 
     def load(self, out: Path, device: torch.device | str = "cpu") -> None:
         saved = read_config(out)
-        self.cfg = NSTConfig(**saved["config"])
-        self.cfg.validate()
+        self.cfg = build(NSTConfig, saved["config"], f"{out / CONFIG_FILE}: config")
         self.device = torch.device(device)
         self.style_images = [load_image(out / name).to(self.device) for name in saved["styles"]]
         layers = list(dict.fromkeys(self.cfg.content_layers + self.cfg.style_layers))

@@ -1,0 +1,69 @@
+"""Atomic writes: a reader (or a later stage after a kill) never sees half a file or directory.
+
+Everything is written to a temp name in the destination's own directory (so the final rename is
+atomic on one filesystem), and the temp is removed if writing fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temp file path next to `final` (same suffix, so encoders that look at it work);
+    after the block it replaces `final` in one rename, or is deleted if the block failed."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """UTF-8 with \\n line ends on every platform."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any, *, indent: int | None = 2,
+                      sort_keys: bool = True) -> None:
+    """Deterministic JSON (sorted keys by default) with a final newline; NaN is refused, since
+    DVC and most JSON readers reject it."""
+    text = json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a fresh temp dir next to `final`; on success it replaces `final` in one rename.
+
+    A killed or failed block leaves `final` as it was (or absent), never half-written.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        if final.is_symlink() or final.is_file():
+            final.unlink()
+        elif final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
