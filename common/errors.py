@@ -13,5 +13,6 @@ class UserError(ValueError):
     """Bad input or params; the message names the file, line or key at fault."""
 
 
-class MissingInputError(UserError):
-    """A file or directory the user must provide (or an earlier stage must write) is absent."""
+class MissingInputError(UserError, FileNotFoundError):
+    """A file or directory the user must provide (or an earlier stage must write) is absent.
+    Also a FileNotFoundError, so code that handles missing files keeps working."""

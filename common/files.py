@@ -1,7 +1,9 @@
 """Atomic writes: a reader (or a later stage after a kill) never sees half a file or directory.
 
 Everything is written to a temp name in the destination's own directory (so the final rename is
-atomic on one filesystem), and the temp is removed if writing fails.
+atomic on one filesystem), and the temp is removed if writing fails. A SIGKILL gives no chance to
+clean up, so the next write to the same destination first removes what a killed one left: one
+writer per destination at a time is assumed (DVC runs one stage per output at a time).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     after the block it replaces `final` in one rename, or is deleted if the block failed."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(final.parent, f".{final.stem}.tmp-*{final.suffix}")
     tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
     try:
         yield tmp
@@ -56,6 +59,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(final.parent, f".{final.name}.tmp-*")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         yield tmp
@@ -67,3 +71,12 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_leftovers(directory: Path, pattern: str) -> None:
+    """Temp files or dirs of an earlier, killed write to the same destination."""
+    for stale in directory.glob(pattern):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from data.errors import BadInputError, SkipLog
 from data.kitti import read_label_lines
@@ -209,32 +209,21 @@ def _add_object(fields: list[str], image_id: str, width: int, height: int,
                      str(track_id), occluded)
 
 
-STUDY_MIX_VARIATIONS = ("clone", "fog", "morning", "overcast", "rain", "sunset")
+# A vKITTI2 frame is one (scene, camera, frame number); its variations (clone, fog, ...) render
+# the same scene, so their boxes are the same.
+FRAME_KEYS = ["sequence", "camera", "frame"]
 
 
-def study_training_mix(kitti: IngestResult, vkitti2: IngestResult, *,
-                       variations: tuple[str, ...] = STUDY_MIX_VARIATIONS,
-                       kitti_share: float = 1 / 7, seed: int = 0
-                       ) -> tuple[IngestResult, IngestResult]:
-    """The original study's training mix: 1 in 7 frames from KITTI, the rest vKITTI2.
+def variation_frames(vkitti2: IngestResult, variation: str) -> IngestResult:
+    """The frames (and boxes) of one vKITTI2 variation; a clear error if the manifest has none."""
+    ids = vkitti2.images.loc[vkitti2.images["variation"] == variation, "image_id"]
+    if ids.empty:
+        raise BadInputError(f"no vKITTI2 `{variation}` frames in the manifest; add {variation} to "
+                            "data.vkitti2.variations")
+    return select_images(vkitti2, ids, f"vKITTI2 {variation} frames")
 
-    vKITTI2 frames of `variations` are all kept and KITTI is subsampled (seeded) to
-    kitti_share of the total; if KITTI has too few frames, vKITTI2 is subsampled instead.
-    Returns the two parts (for export_yolo with one file_prefix each).
-    """
-    if not 0.0 < kitti_share < 1.0:
-        raise BadInputError(f"kitti_share must be in (0, 1), got {kitti_share}")
-    missing = sorted(set(variations) - set(vkitti2.images["variation"].dropna()))
-    if missing:
-        raise BadInputError(f"vKITTI2 manifest has no frames of variation(s) {missing}")
-    vkitti_ids = vkitti2.images.loc[vkitti2.images["variation"].isin(variations), "image_id"]
-    kitti_ids = kitti.images["image_id"]
-    rng = np.random.default_rng(seed)
-    wanted_kitti = round(len(vkitti_ids) * kitti_share / (1 - kitti_share))
-    if wanted_kitti <= len(kitti_ids):
-        kitti_ids = rng.choice(kitti_ids.to_numpy(), size=wanted_kitti, replace=False)
-    else:
-        wanted_vkitti = round(len(kitti_ids) * (1 - kitti_share) / kitti_share)
-        vkitti_ids = rng.choice(vkitti_ids.to_numpy(), size=wanted_vkitti, replace=False)
-    note = f"study mix: KITTI share {kitti_share:.4f}, vKITTI2 {'/'.join(variations)}, seed {seed}"
-    return (select_images(kitti, kitti_ids, note), select_images(vkitti2, vkitti_ids, note))
+
+def same_frames(frames: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """For each row of `frames`, the `path` of `other`'s frame with the same scene, camera and
+    frame number (NaN where `other` has none), in the order of `frames`."""
+    return frames[FRAME_KEYS].merge(other[[*FRAME_KEYS, "path"]], on=FRAME_KEYS, how="left")

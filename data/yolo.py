@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from common.files import atomic_path, atomic_write_text
 from data.errors import BadInputError
 from data.manifest import IngestResult, progress
 
@@ -23,23 +24,14 @@ def yolo_stem(prefix: str, image_id: str) -> str:
 
 def _link(source: Path, target: Path) -> str:
     """Atomically (re)place `target` as a link to `source`; returns "hardlink" or "symlink"."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    try:
-        os.link(source, tmp)
-        kind = "hardlink"
-    except OSError:
-        os.symlink(os.path.abspath(source), tmp)
-        kind = "symlink"
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        try:
+            os.link(source, tmp)
+            kind = "hardlink"
+        except OSError:
+            os.symlink(os.path.abspath(source), tmp)
+            kind = "symlink"
     return kind
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _label_lines(part: IngestResult, class_index: dict[str, int], counts: dict[str, int]
@@ -106,7 +98,8 @@ def export_yolo(parts: list[IngestResult], class_names: list[str], out_dir: Path
             counts[kind + "s"] += 1
             image_lines = lines.get(image_id, [])
             counts["background_images"] += not image_lines
-            _write_text(label_dir / f"{stem}.txt", "".join(line + "\n" for line in image_lines))
+            text = "".join(line + "\n" for line in image_lines)
+            atomic_write_text(label_dir / f"{stem}.txt", text)
             counts["images"] += 1
     return counts
 
@@ -123,5 +116,5 @@ def write_data_yaml(out_dir: Path, class_names: list[str], splits: dict[str, str
     document = {**{key: name if "/" in name else f"images/{name}" for key, name in splits.items()},
                 "names": dict(enumerate(class_names))}
     path = out_dir / "data.yaml"
-    _write_text(path, yaml.safe_dump(document, sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(document, sort_keys=False))
     return path

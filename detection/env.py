@@ -33,6 +33,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from common.files import atomic_path
+
 log = logging.getLogger(__name__)
 
 # Settings that switch off every integration that logs elsewhere or talks to the network.
@@ -120,6 +122,5 @@ def _install_fonts(user_dir: Path) -> None:
         target = user_dir / name
         if target.exists():
             continue
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from common.errors import MissingInputError, UserError
+from common.files import atomic_write_text
 from detection.config import DetectorConfig
 from detection.env import configure_ultralytics
 from detection.train import ultralytics_device
@@ -28,14 +29,14 @@ def predict(weights: Path, images: list[tuple[str, Path]], cfg: DetectorConfig) 
     configure_ultralytics()
     weights = Path(weights)
     if not weights.is_file():
-        raise FileNotFoundError(f"detector weights not found: {weights}")
+        raise MissingInputError(f"detector weights not found: {weights}")
     image_ids = [image_id for image_id, _ in images]
     if len(set(image_ids)) != len(image_ids):
         duplicated = sorted(i for i, n in Counter(image_ids).items() if n > 1)[:5]
-        raise ValueError(f"predict: duplicate image_id(s) {duplicated}")
+        raise UserError(f"predict: duplicate image_id(s) {duplicated}")
     for image_id, path in images:
         if not Path(path).is_file():
-            raise FileNotFoundError(f"predict: image {image_id!r} not found at {path}")
+            raise MissingInputError(f"predict: image {image_id!r} not found at {path}")
 
     from ultralytics import YOLO
 
@@ -68,7 +69,7 @@ def _read_bgr(image_id: str, path: Path) -> np.ndarray:
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"predict: image {image_id!r} at {path} cannot be decoded")
+        raise UserError(f"predict: image {image_id!r} at {path} cannot be decoded")
     return image
 
 
@@ -117,8 +118,4 @@ def write_scalabel(predictions: pd.DataFrame, path: Path,
         })
     payload = [{"name": name, "labels": frames[name]} for name in names]
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(Path(path), json.dumps(payload))

@@ -25,6 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from common.errors import MissingInputError
+from common.files import atomic_path, atomic_write_json
 from common.runtime import resolve_device
 from detection.config import DetectorConfig
 from detection.env import configure_ultralytics
@@ -49,7 +51,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     data_yaml, run_dir = Path(data_yaml).resolve(), Path(run_dir).resolve()
     live_dir = Path(live_dir)
     if not data_yaml.is_file():
-        raise FileNotFoundError(f"dataset yaml not found: {data_yaml}")
+        raise MissingInputError(f"dataset yaml not found: {data_yaml}")
     weights = run_dir / "weights"
     record = {"train_args": _identity(cfg, seed), "data_fingerprint": _data_fingerprint(data_yaml)}
     state = _checkpoint_state(weights / "last.pt", cfg.epochs)
@@ -69,7 +71,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
         for stale in (weights, run_dir / "results.csv", run_dir / RUN_RECORD):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(run_dir / RUN_RECORD, record)
+        atomic_write_json(run_dir / RUN_RECORD, record, indent=1)
 
     from ultralytics import YOLO
 
@@ -167,7 +169,7 @@ def _split_files(entry: Path, img_formats: frozenset[str] | set[str]) -> list[st
         lines = entry.read_text(encoding="utf-8-sig").strip().splitlines()
         files = [str(entry.parent / x[2:]) if x.startswith("./") else x for x in lines]
     else:
-        raise FileNotFoundError(f"dataset split path does not exist: {entry}")
+        raise MissingInputError(f"dataset split path does not exist: {entry}")
     return sorted(f for f in files if f.rpartition(".")[-1].lower() in img_formats)
 
 
@@ -215,7 +217,7 @@ def held_out_metrics(checkpoint: Path) -> dict[str, float | None]:
 
 def write_held_out(checkpoint: Path, path: Path) -> None:
     """held_out_metrics(checkpoint) as JSON at path, atomically."""
-    _write_json_atomic(Path(path), held_out_metrics(checkpoint))
+    atomic_write_json(Path(path), held_out_metrics(checkpoint), indent=1)
 
 
 def _drop_run_specifics(checkpoint: Path) -> None:
@@ -238,9 +240,8 @@ def _drop_run_specifics(checkpoint: Path) -> None:
         if isinstance(args, dict):
             args.update({key: os.path.relpath(value) for key, value in args.items()
                          if isinstance(value, str) and os.path.isabs(value)})
-    tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, checkpoint)
+    with atomic_path(checkpoint) as tmp:
+        torch.save(ckpt, tmp)
 
 
 class _DVCLiveEpochLogger:
@@ -358,7 +359,3 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)

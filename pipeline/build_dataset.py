@@ -13,15 +13,16 @@ Images are hard-linked, never copied.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from common.files import atomic_dir
+from common.errors import UserError
+from common.files import atomic_dir, atomic_path
 from data import IngestResult, read_manifest
 from data.manifest import select_images
+from data.vkitti2 import same_frames, variation_frames
 from data.yolo import export_yolo, write_data_yaml
 from pipeline.common import DATASET, INGEST, PLOTS, TRANSLATE, run_stage
 from pipeline.params import load_params
@@ -33,8 +34,7 @@ def main(argv: list[str]) -> None:
     params = load_params()
     vkitti2 = read_manifest(INGEST / "vkitti2")
     weather_sets = {w: read_manifest(TRANSLATE / w / "manifest") for w in params.weathers}
-    clone = select_images(vkitti2, vkitti2.images.loc[vkitti2.images["variation"] == "clone",
-                                                      "image_id"], "vKITTI2 clone frames")
+    clone = variation_frames(vkitti2, "clone")
     if params.dataset.train_on == "bdd100k":
         train_parts, (val_name, val) = bdd100k_parts(read_manifest(INGEST / "bdd100k"),
                                                      params.dataset.val_fraction, params.seed)
@@ -74,7 +74,7 @@ def bdd100k_parts(bdd: IngestResult, val_fraction: float, seed: int
     """The oracle's training set: BDD100K train frames only (val frames are never touched)."""
     ids = bdd.images.loc[bdd.images["split"] == "train", "image_id"]
     if len(ids) < 2:
-        raise ValueError(
+        raise UserError(
             f"dataset.train_on: bdd100k needs labelled BDD100K train frames, the manifest has "
             f"{len(ids)} (sample world: raise data.sample.bdd_train_frames_per_weather)")
     train, val = split_holdout(select_images(bdd, ids, "BDD100K train frames"), val_fraction,
@@ -88,7 +88,7 @@ def split_holdout(part: IngestResult, val_fraction: float, seed: int, name: str
     ids = np.array(sorted(part.images["image_id"]))
     n_val = max(1, round(len(ids) * val_fraction))
     if n_val >= len(ids):
-        raise ValueError(f"dataset.val_fraction: {val_fraction} holds out all {len(ids)} {name} "
+        raise UserError(f"dataset.val_fraction: {val_fraction} holds out all {len(ids)} {name} "
                          f"frames, none are left to train on")
     val_ids = set(np.random.default_rng(seed).permutation(ids)[:n_val].tolist())
     train_ids = [i for i in ids.tolist() if i not in val_ids]
@@ -102,14 +102,11 @@ def write_translation_grid(clone: IngestResult, weather_sets: dict[str, IngestRe
     images = clone.images.sort_values("image_id").reset_index(drop=True)
     rows = []
     for i in np.linspace(0, len(images) - 1, num=min(GRID_ROWS, len(images))).astype(int):
-        frame = images.iloc[i]
-        cells = [_read(frame["path"])]
+        frame = images.iloc[[i]]
+        cells = [_read(frame["path"].iloc[0])]
         for weather_set in weather_sets.values():
-            same = weather_set.images[
-                (weather_set.images["sequence"] == frame["sequence"])
-                & (weather_set.images["camera"] == frame["camera"])
-                & (weather_set.images["frame"] == frame["frame"])]
-            cells.append(_read(same["path"].iloc[0]) if len(same) else np.zeros_like(cells[0]))
+            same = same_frames(frame, weather_set.images)["path"].iloc[0]
+            cells.append(_read(same) if isinstance(same, str) else np.zeros_like(cells[0]))
         rows.append(np.hstack([cv2.resize(c, cells[0].shape[1::-1]) for c in cells]))
     grid = np.vstack(rows)
     header = np.full((18, grid.shape[1], 3), 255, np.uint8)
@@ -117,16 +114,14 @@ def write_translation_grid(clone: IngestResult, weather_sets: dict[str, IngestRe
     for k, title in enumerate(["source (clone)", *weather_sets]):
         cv2.putText(header, title, (k * width + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (0, 0, 0), 1, cv2.LINE_AA)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    cv2.imwrite(str(tmp), np.vstack([header, grid]))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:  # tmp keeps the .png suffix cv2 picks the encoder by
+        cv2.imwrite(str(tmp), np.vstack([header, grid]))
 
 
 def _read(path: str) -> np.ndarray:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"cannot read image {path}")
+        raise UserError(f"cannot read image {path}")
     return image
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,10 @@ DETECTOR_RUN = RESUME / "detector"
 def run_stage(main: Callable[[list[str]], None]) -> None:
     """Run a stage; a UserError (bad input or params) ends it with one line and exit code 2.
     Any other exception is a bug and keeps its traceback."""
+    # our packages' progress notes (e.g. "resuming detector training from ...") on stderr
+    logging.basicConfig(format="%(name)s: %(message)s", level=logging.WARNING)
+    for package in ("data", "translators", "detection", "evaluation"):
+        logging.getLogger(package).setLevel(logging.INFO)
     try:
         main(sys.argv[1:])
     except UserError as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.files import atomic_dir
 from data import read_manifest
 from detection import predict, write_held_out, write_scalabel
 from pipeline.common import DETECTOR, INGEST, PREDICT, run_stage
@@ -17,10 +18,10 @@ def main(argv: list[str]) -> None:
     images = [(row.image_id, Path(row.path)) for row in val.itertuples()]
     weights = DETECTOR / "model" / "best.pt"
     predictions = predict(weights, images, params.detector)
-    PREDICT.mkdir(parents=True, exist_ok=True)
-    write_scalabel(predictions, PREDICT / "predictions.json")
-    # what the detector reached on held-out frames of its own training domain, for the report
-    write_held_out(weights, PREDICT / "held_out.json")
+    with atomic_dir(PREDICT) as tmp:
+        write_scalabel(predictions, tmp / "predictions.json")
+        # what the detector reached on held-out frames of its own training domain, for the report
+        write_held_out(weights, tmp / "held_out.json")
     print(f"predict: {len(predictions)} boxes on {len(images)} BDD100K val frames")
 
 

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 import translators
+from common.errors import UserError
 from common.files import atomic_dir
 from common.runtime import resolve_device, seed_everything
 from data import IngestResult, read_manifest, write_manifest
-from data.manifest import select_images
+from data.vkitti2 import same_frames, variation_frames
 from pipeline.common import INGEST, TRANSLATE, TRANSLATORS, run_stage
 from pipeline.params import WEATHERS, load_params
 from translators.geometry import edge_similarity
@@ -29,20 +30,20 @@ GEOMETRY_FRAMES = 64  # frames checked per weather; evenly spaced, enough for a 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1 or argv[0] not in WEATHERS:
-        raise ValueError(f"usage: python -m pipeline.translate {{{','.join(WEATHERS)}}}")
+        raise UserError(f"usage: python -m pipeline.translate {{{','.join(WEATHERS)}}}")
     weather = argv[0]
     params = load_params()
     device = resolve_device(params.translators.device, "translators.device")
     vkitti2 = read_manifest(INGEST / "vkitti2")
     translator = translators.get(params.translator)
-    clone = _frames(vkitti2, "clone")
+    clone = variation_frames(vkitti2, "clone")
     seed_everything(params.seed)
     with atomic_dir(TRANSLATE / weather) as tmp:
         if translator.uses_rendered_weather:
             # the baseline: vKITTI2's own rendered weather, same frames, same boxes
-            result = _frames(vkitti2, weather)
+            result = variation_frames(vkitti2, weather)
             outputs = [Path(p) for p in result.images["path"]]
-            sources = [Path(p) for p in _match(clone, result)["path"]]
+            sources = [Path(p) for p in same_frames(result.images, clone.images)["path"]]
         else:
             translator.load(TRANSLATORS / weather, device)
             sources = [Path(p) for p in clone.images["path"]]
@@ -57,20 +58,6 @@ def main(argv: list[str]) -> None:
             {"translator": params.translator, "weather": weather, **geometry}, indent=2) + "\n")
     print(f"translate@{weather}: {len(result.images)} frames with {params.translator}; "
           f"edge similarity to the source {geometry['edge_similarity_mean']:.3f}")
-
-
-def _frames(manifest: IngestResult, variation: str) -> IngestResult:
-    ids = manifest.images.loc[manifest.images["variation"] == variation, "image_id"]
-    if ids.empty:
-        raise ValueError(f"no vKITTI2 `{variation}` frames in the manifest; add {variation} to "
-                         "data.vkitti2.variations")
-    return select_images(manifest, ids, f"vKITTI2 {variation} frames")
-
-
-def _match(clone: IngestResult, rendered: IngestResult):
-    """The clone frame of each rendered frame (same scene, camera and frame number)."""
-    keys = ["sequence", "camera", "frame"]
-    return rendered.images[keys].merge(clone.images[[*keys, "path"]], on=keys, how="left")
 
 
 def _relative_name(image_id: str) -> str:

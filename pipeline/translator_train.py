@@ -9,16 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import translators
+from common.errors import UserError
 from common.files import atomic_dir
 from common.runtime import resolve_device, seed_everything
 from data import read_manifest
+from data.vkitti2 import variation_frames
 from pipeline.common import INGEST, TRANSLATOR_CHECKPOINTS, TRANSLATORS, run_stage
 from pipeline.params import BDD_WEATHER, WEATHERS, load_params
 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1 or argv[0] not in WEATHERS:
-        raise ValueError(f"usage: python -m pipeline.translator_train {{{','.join(WEATHERS)}}}")
+        raise UserError(f"usage: python -m pipeline.translator_train {{{','.join(WEATHERS)}}}")
     weather = argv[0]
     params = load_params()
     source, target = training_frames(weather)
@@ -34,15 +36,11 @@ def main(argv: list[str]) -> None:
 
 
 def training_frames(weather: str) -> tuple[list[Path], list[Path]]:
-    vkitti2 = read_manifest(INGEST / "vkitti2").images
+    source = variation_frames(read_manifest(INGEST / "vkitti2"), "clone").images["path"]
     bdd = read_manifest(INGEST / "bdd100k").images
-    source = vkitti2.loc[vkitti2["variation"] == "clone", "path"]
     target = bdd.loc[(bdd["split"] == "train") & (bdd["weather"] == BDD_WEATHER[weather]), "path"]
-    if source.empty:
-        raise ValueError("no vKITTI2 `clone` frames in the manifest; add clone to "
-                         "data.vkitti2.variations")
     if target.empty:
-        raise ValueError(f"no BDD100K train frames with weather={BDD_WEATHER[weather]!r} to learn "
+        raise UserError(f"no BDD100K train frames with weather={BDD_WEATHER[weather]!r} to learn "
                          f"the {weather} look from")
     return [Path(p) for p in source], [Path(p) for p in target]
 

@@ -174,34 +174,3 @@ def test_bad_label_files(two_scenes: Path) -> None:
     bbox.write_text("0 0 1 40 80 2 20 400 0.1 0.1 False\n")
     result = read_vkitti2(two_scenes, CLASS_MAP, scenes=["Scene02"], variations=["fog"])
     assert result.objects["source_class"].tolist() == ["Car"]
-
-
-def test_study_training_mix(tmp_path: Path) -> None:
-    from data.kitti import read_kitti_detection
-    from data.vkitti2 import STUDY_MIX_VARIATIONS, study_training_mix
-
-    root = tmp_path / "v"
-    for variation in (*STUDY_MIX_VARIATIONS, "15-deg-left"):
-        make_variation(root, "Scene01", variation, ["0 Car Sedan4Door Black"],
-                       ["0 0 0 1 9 2 8 5 0.0 1.0 False"], frames=[0, 1])
-    vkitti2 = read_vkitti2(root, CLASS_MAP)
-    kitti_root = tmp_path / "k" / "training"
-    for index in range(5):
-        write_jpeg(kitti_root / "image_2" / f"{index:06d}.jpg")
-        (kitti_root / "label_2").mkdir(exist_ok=True)
-        (kitti_root / "label_2" / f"{index:06d}.txt").write_text(
-            "Car 0.00 0 1.85 1 2 9 8 1.67 1.87 3.69 -16.53 2.39 58.49 1.57\n")
-    kitti = read_kitti_detection(tmp_path / "k", CLASS_MAP)
-    kitti_part, vkitti_part = study_training_mix(kitti, vkitti2, seed=3)
-    # 12 vKITTI2 frames (6 variations x 2) -> 2 KITTI frames = 1 in 7
-    assert len(vkitti_part.images) == 12 and len(kitti_part.images) == 2
-    assert "15-deg-left" not in set(vkitti_part.images["variation"])
-    assert len(kitti_part.objects) == 2 and kitti_part.report["images_kept"] == 2
-    again, _ = study_training_mix(kitti, vkitti2, seed=3)
-    assert again.images["image_id"].tolist() == kitti_part.images["image_id"].tolist()
-    # too little KITTI: vKITTI2 is subsampled instead (1 KITTI frame -> 6 vKITTI2 frames)
-    one = kitti_part.images["image_id"].iloc[:1]
-    from data.manifest import select_images
-
-    small_kitti, small_vkitti = study_training_mix(select_images(kitti, one, "one"), vkitti2)
-    assert (len(small_kitti.images), len(small_vkitti.images)) == (1, 6)

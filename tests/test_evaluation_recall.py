@@ -12,7 +12,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from evaluation import EvalConfig, EvalInputError, evaluate, write_outputs
+from common.config import ParamError
+from evaluation import EvalConfig, evaluate, write_outputs
 from evaluation.recall import recall_breakdown, render_recall
 
 
@@ -129,5 +130,5 @@ def test_report_md_carries_the_section_and_bad_threshold_is_a_clear_error(tmp_pa
     report = (tmp_path / "report.md").read_text()
     assert report.startswith(result.report)
     assert "| car | visible | >= 16 px | 1 | 1 (100%) | 0 |" in report
-    with pytest.raises(EvalInputError, match="evaluation.report_score"):
-        recall_breakdown(IMAGES, gt, preds, EvalConfig(report_score=1.5))
+    with pytest.raises(ParamError, match=r"report_score: must be in \[0, 1\], got 1.5"):
+        EvalConfig(report_score=1.5)

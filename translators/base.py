@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import torch
 
+from common.errors import UserError
+
 # name -> "module:Class". Imported lazily so that choosing `none` never imports torchvision's VGG.
 _REGISTRY: dict[str, str] = {
     "none": "translators.none:NoTranslator",
@@ -53,7 +55,7 @@ def names() -> list[str]:
 def get(name: str) -> Translator:
     """A new translator instance chosen by name."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
+        raise UserError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
     module_name, class_name = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)()
 
@@ -61,6 +63,6 @@ def get(name: str) -> Translator:
 def config_class(name: str) -> type:
     """The params dataclass of a translator, without building the translator."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
+        raise UserError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
     module_name, class_name = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), class_name).Config

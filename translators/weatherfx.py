@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from common.config import ParamError, build, check_int, check_range
+from common.errors import UserError
 from translators.fda import read_config
 from translators.io import atomic_write_json
 
@@ -125,7 +126,7 @@ def build_effect(weather: str, cfg: WeatherEffectsConfig):
     try:
         return A.Compose(_steps(A, weather, cfg), seed=0)
     except Exception as error:  # albumentations validates its arguments (pydantic)
-        raise ValueError(f"translators.weatherfx.{weather}: {error}") from error
+        raise UserError(f"translators.weatherfx.{weather}: {error}") from error
 
 
 def _grade(A, grade: Grade):

@@ -4,12 +4,13 @@ drawn, thin = occluded), read back from the files on disk with plain parsing."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from common.errors import MissingInputError
+from common.files import atomic_write_bytes
 from data.sample.config import BDD_WEATHERS, world_paths
 from data.sample.datasets import n_occluded_vehicles
 
@@ -63,7 +64,7 @@ def render_overview(root: Path, out_png: Path, scale: int = 2) -> Path:
     label_dir = world.kitti_root / "training" / "label_2"
     kitti = sorted((world.kitti_root / "training" / "image_2").glob("*.png"))[:12]
     if not kitti:
-        raise FileNotFoundError(f"{world.kitti_root}: no KITTI frames (write the world first)")
+        raise MissingInputError(f"{world.kitti_root}: no KITTI frames (write the world first)")
     boxes = {p: _kitti_boxes(label_dir / f"{p.stem}.txt") for p in kitti}
     kitti = sorted(sorted(kitti, key=lambda p: -len(boxes[p]))[:4])
     rows = [[_draw_tile(cv2.imread(str(p)), boxes[p], scale, f"KITTI {p.stem}") for p in kitti]]
@@ -105,12 +106,9 @@ def render_overview(root: Path, out_png: Path, scale: int = 2) -> Path:
     cv2.putText(legend, "thin box = occluded", (x + 10, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                 (0, 0, 0), 1, cv2.LINE_AA)
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.name}.tmp")
     ok, data = cv2.imencode(".png", np.vstack([*canvas, legend]),
                             [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise RuntimeError(f"could not encode {out_png}")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, out_png)
+    atomic_write_bytes(out_png, data.tobytes())
     return out_png

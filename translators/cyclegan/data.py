@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from common.errors import UserError
 from translators.cyclegan.config import CycleGANConfig
 from translators.io import read_rgb
 
@@ -72,7 +73,7 @@ def preprocess(rgb: np.ndarray, cfg: CycleGANConfig, rng: np.random.Generator | 
     elif cfg.preprocess == "none":
         rgb = rgb[: h - h % 4, : w - w % 4]
         if min(rgb.shape[:2]) < 4:
-            raise ValueError(f"image {path} is {w}×{h}, too small to train on")
+            raise UserError(f"image {path} is {w}×{h}, too small to train on")
     if cfg.preprocess != "none":
         rgb = _crop(rgb, cfg.crop_size, rng, path)
     if cfg.flip and rng is not None and rng.random() < 0.5:
@@ -92,7 +93,7 @@ def _crop(rgb: np.ndarray, size: int, rng: np.random.Generator | None,
           path: Path | str) -> np.ndarray:
     h, w = rgb.shape[:2]
     if h < size or w < size:
-        raise ValueError(f"image {path} is {w}×{h} after preprocessing, smaller than "
+        raise UserError(f"image {path} is {w}×{h} after preprocessing, smaller than "
                          f"crop_size {size}; lower crop_size or use another preprocess")
     if rng is None:
         top, left = (h - size) // 2, (w - size) // 2
@@ -111,9 +112,9 @@ class UnalignedDataset(Dataset):
 
     def __init__(self, source: list[Path], target: list[Path], cfg: CycleGANConfig) -> None:
         if not source:
-            raise ValueError("no source (sim) frames to train CycleGAN on")
+            raise UserError("no source (sim) frames to train CycleGAN on")
         if not target:
-            raise ValueError("no target (real) frames to train CycleGAN on")
+            raise UserError("no target (real) frames to train CycleGAN on")
         self.source, self.target, self.cfg = source, target, cfg
 
     def __len__(self) -> int:

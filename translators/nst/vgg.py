@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.errors import UserError
+
 # torchvision's VGG19 ("E"): conv output channels per block; max-pool after each block.
 _BLOCKS: list[list[int]] = [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -96,7 +98,7 @@ def _file_state_dict(path: Path) -> dict[str, torch.Tensor]:
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
-        raise ValueError(f"{path} is not a state dict (translators.nst.weights)")
+        raise UserError(f"{path} is not a state dict (translators.nst.weights)")
     return state
 
 
@@ -144,7 +146,7 @@ class VGGFeatures(nn.Module):
         wanted = self.trunk.state_dict().keys()
         missing = [key for key in wanted if key not in trunk_state]
         if missing:
-            raise ValueError(f"VGG19 weights {source!r} lack {', '.join(missing[:4])} ...")
+            raise UserError(f"VGG19 weights {source!r} lack {', '.join(missing[:4])} ...")
         self.trunk.load_state_dict({key: trunk_state[key] for key in wanted})
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
