@@ -118,6 +118,12 @@ def test_dvc_graph_end_to_end(repo: Path):
 
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "cyclegan run")
+    # the detector is a registered model artifact: a version tag (GTO's, as DVC Studio writes
+    # it) makes `dvc artifacts get` find it by name
+    run(repo, "git", "tag", "-a", "detector@v0.0.1", "-m", "Registering detector v0.0.1")
+    run(repo, "dvc", "artifacts", "get", ".", "detector", "-o", str(repo.parent / "got.pt"))
+    assert ((repo.parent / "got.pt").read_bytes()
+            == (repo / "outputs/detector/model/best.pt").read_bytes())
 
     # experiments vary the translator without re-running ingest
     for name, sets in (("none", ["translator=none"]),
