@@ -90,7 +90,7 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
     """Train (or resume training) a CycleGAN; write out/G_A.pt, config.json, train_summary.json.
 
     `checkpoint_dir` (default out/checkpoints) must survive a crash for a restart to resume.
-    Returns the summary (iterations, epochs, frames, where it resumed, final losses).
+    Returns train_summary.json's contents plus `resumed_from` (the iterations it resumed at).
     """
     started = time.monotonic()
     ctx, device = Distributed.setup(resolve_device(device or "auto"))
@@ -165,11 +165,13 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
             elif cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save(epoch, iteration)
 
+    # what was learned; not where a killed run resumed (printed above): a resumed run ends with
+    # the same weights, so its outputs are the same bytes as an uninterrupted run's
     summary = {
         "translator": "cyclegan", "iterations": step, "epochs": epochs,
         "iterations_per_epoch": per_epoch, "source_frames": len(source),
         "target_frames": len(target), "world_size": ctx.world_size,
-        "resumed_from": resumed_from, "final_losses": history[-1] if history else {},
+        "final_losses": history[-1] if history else {},
     }
     if ctx.main:
         save_generator(model.G_A, cfg, out)
@@ -182,7 +184,7 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
               f"{time.monotonic() - started:.1f} s")
     if ctx.world_size > 1:
         dist.barrier()
-    return summary
+    return {**summary, "resumed_from": resumed_from}
 
 
 class _PlanBatches:
