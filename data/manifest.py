@@ -11,6 +11,7 @@ import json
 import math
 import os
 import struct
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import BinaryIO, TypeVar
 import pandas as pd
 from tqdm import tqdm
 
-from data.errors import BadInputError, SkipLog
+from data.errors import BadImageError, BadInputError, SkipLog
 
 IMAGE_COLUMNS = ["image_id", "path", "width", "height", "dataset", "split", "sequence", "frame",
                  "variation", "camera", "weather", "timeofday", "scene", "n_occluded_vehicles"]
@@ -40,6 +41,9 @@ OBJECT_DTYPES = {
     "track_id": "string",
 }
 T = TypeVar("T")
+# PIL's default decompression-bomb limit (~9459x9459): a header claiming more is a bad image
+# here rather than a PIL exception (or a multi-GB decode) in a later stage.
+MAX_IMAGE_PIXELS = 89_478_485
 MANIFEST_FILES = ("images.parquet", "objects.parquet", "report.json")
 
 
@@ -210,10 +214,6 @@ def read_manifest(out_dir: Path) -> IngestResult:
     return IngestResult(images, objects, report)
 
 
-class BadImageError(BadInputError):
-    """An image file that is missing, unreadable or truncated (readers count it as a skip)."""
-
-
 # End-of-file markers: a file cut short (interrupted copy or download) lacks them. Checking the
 # tail is the cheap part of a full decode that catches truncation.
 _END_MARKERS = {"PNG": b"IEND\xaeB`\x82", "JPEG": b"\xff\xd9"}
@@ -285,6 +285,9 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     width, height = size
     if width <= 0 or height <= 0:
         raise BadImageError(f"{path}: image has size {width}x{height}")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BadImageError(f"{path}: header claims {width}x{height} pixels, over the limit of "
+                            f"{MAX_IMAGE_PIXELS} (decompression-bomb guard)")
     return width, height
 
 
@@ -293,8 +296,13 @@ def _pil_size(handle: BinaryIO) -> tuple[str, tuple[int, int] | None]:
 
     handle.seek(0)
     try:
-        with Image.open(handle) as image:
-            return image.format or "unknown", image.size
+        with warnings.catch_warnings():
+            # PIL warns between its limit and twice it, raises above: both are the same problem
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(handle) as image:
+                return image.format or "unknown", image.size
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise BadImageError(f"{getattr(handle, 'name', 'image')}: {err}") from None
     except (UnidentifiedImageError, ValueError, ImportError):
         # ImportError: once ultralytics is imported it wraps Image.open and, on a file PIL cannot
         # identify, tries to import an optional HEIF plugin instead of raising the PIL error

@@ -15,7 +15,6 @@ AP. Predictions for frames absent from `known_images` are dropped and counted.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from data.json_input import decode_document, read_json_text
 from evaluation.errors import EvalInputError
 
 COLUMNS = ["image_id", "class_name", "x1", "y1", "x2", "y2", "score"]
@@ -70,16 +70,14 @@ class _Collector:
 
 
 def _read_json(path: Path) -> object:
+    """The decoded file; non-UTF-8 text and JSON decoder limits (nesting depth, integers of
+    hundreds of digits) are one EvalInputError naming the file (data/json_input.py)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: predictions file not found")
-    text = path.read_text(encoding="utf-8")
+    text = read_json_text(path, EvalInputError)
     if not text.strip():
         raise EvalInputError(f"{path}: empty file, expected Scalabel frames or COCO results")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise EvalInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
-                             f"{err.msg}") from err
+    return decode_document(text, path, EvalInputError)
 
 
 def _scalabel(frames: list, out: _Collector) -> int:

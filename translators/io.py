@@ -1,5 +1,6 @@
 """Frames on disk through a translator at full resolution, plus the small I/O helpers every
-translator shares (atomic writes, padding, device choice).
+translator shares (atomic writes, padding, device choice, the reference frames FDA and NST
+store next to their config.json).
 
 `translate_files` streams: a couple of threads decode the next frames (cv2 releases the GIL)
 while the current batch is translated, so memory stays bounded by a few batches whatever the
@@ -24,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from data.errors import BadImageError, BadInputError
+from data.roots import DatasetRoot
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JPEG_QUALITY = 95
 PAD_MULTIPLE = 4  # every translator sees frames whose sides are multiples of this
-
-
-class BadImageError(ValueError):
-    """An image file that cannot be decoded or written; the message names the file."""
+CONFIG_FILE = "config.json"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -121,6 +122,71 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
         images = F.pad(images, (0, step_w, 0, step_h), mode="reflect")
         pad_h, pad_w = pad_h - step_h, pad_w - step_w
     return images
+
+
+# ----------------------------------------------------------------- model dirs: config + frames
+
+
+def read_config(out: Path) -> dict[str, Any]:
+    """What `fit` wrote to `out/config.json`; a clear error when fit has not run."""
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the translator's fit into {out} first")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadInputError(f"{path}: not a translator config.json ({err})") from None
+    if not isinstance(saved, dict):
+        raise BadInputError(f"{path}: not a translator config.json (not a JSON object)")
+    return saved
+
+
+def model_files(out: Path, names: object, key: str) -> list[Path]:
+    """The files config.json lists under `key`; each must resolve inside the model dir `out`.
+
+    A config.json naming `../x.jpg`, an absolute path or a symlink out of `out` is an error:
+    a model directory is read as a unit, never as a pointer to other files.
+    """
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        raise BadInputError(f"{out / CONFIG_FILE}: {key!r} must be a list of file names")
+    model_dir = DatasetRoot(out)
+    paths = [out / name for name in names]
+    for name, path in zip(names, paths, strict=True):
+        problem = model_dir.outside(path)
+        if problem is not None:
+            raise BadInputError(f"{out / CONFIG_FILE}: {key} entry {name!r}: {problem} "
+                                "(the model directory)")
+    return paths
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """An image file as a 3×H×W float tensor in [0, 1]."""
+    return torch.from_numpy(read_rgb(Path(path))).permute(2, 0, 1).float().div(255.0)
+
+
+def pick_references(target: list[Path], count: int) -> list[Path]:
+    """A seeded choice (global torch RNG, seeded by the pipeline) of `count` target frames.
+
+    Sorting first makes the choice independent of the order the frames were listed in.
+    """
+    if not target:
+        raise ValueError("no target (real weather) frames given to fit")
+    if count < 1:
+        raise ValueError(f"need at least one reference frame, got count={count}")
+    ordered = sorted(Path(path) for path in target)
+    order = torch.randperm(len(ordered))[: min(count, len(ordered))]
+    return [ordered[int(i)] for i in order]
+
+
+def save_references(paths: list[Path], out: Path, stem: str = "reference") -> list[str]:
+    """Copy the chosen frames (bytes unchanged) into `out` atomically; returns the new names."""
+    names = []
+    for index, path in enumerate(paths):
+        read_rgb(path)  # fail now, naming the file, rather than at translate time
+        name = f"{stem}_{index:03d}{path.suffix.lower()}"
+        atomic_write_bytes(out / name, path.read_bytes())
+        names.append(name)
+    return names
 
 
 # --------------------------------------------------------------------------- translate_files

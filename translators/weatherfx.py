@@ -16,8 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from translators.fda import read_config
-from translators.io import atomic_write_json
+from translators.io import atomic_write_json, read_config
 
 WEATHERS = ("fog", "rain", "overcast")
 

@@ -20,8 +20,15 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from translators.fda import CONFIG_FILE, load_image, pick_references, read_config, save_references
-from translators.io import atomic_write_json
+from translators.io import (
+    CONFIG_FILE,
+    atomic_write_json,
+    load_image,
+    model_files,
+    pick_references,
+    read_config,
+    save_references,
+)
 from translators.nst.style import LossWeights, style_grams, stylize
 from translators.nst.vgg import VGGFeatures, check_weights, layer_names
 
@@ -97,7 +104,8 @@ class NeuralStyleTransfer:
         self.cfg = NSTConfig(**saved["config"])
         self.cfg.validate()
         self.device = torch.device(device)
-        self.style_images = [load_image(out / name).to(self.device) for name in saved["styles"]]
+        self.style_images = [load_image(path).to(self.device)
+                             for path in model_files(out, saved.get("styles"), "styles")]
         layers = list(dict.fromkeys(self.cfg.content_layers + self.cfg.style_layers))
         self.vgg = VGGFeatures(layers, self.cfg.weights).to(self.device)
         self._grams = {}
