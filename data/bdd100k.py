@@ -118,15 +118,16 @@ def read_bdd100k(labels_file: Path, images_dir: Path, class_map: dict[str, str],
 
     A frame whose image is missing (or, with check_images, unreadable/truncated) is a counted
     skip. check_images reads each image header for its true size; without it the frame's own
-    `size` (default 1280x720) is trusted and only existence is checked. An image (or image
-    directory) resolving outside images_dir/<split> is a skip (an error) unless
+    `size` (default 1280x720) is trusted and only existence is checked. An image (the split's
+    image directory) resolving outside images_dir is a skip (an error) unless
     allow_outside_root (data/roots.py).
     """
     labels_file = Path(labels_file)
     if not labels_file.is_file():
         raise BadInputError(f"{labels_file}: BDD100K labels file missing")
     image_dir = find_image_dir(images_dir, split)
-    guard = DatasetRoot(image_dir, allow_outside_root)
+    guard = DatasetRoot(images_dir, allow_outside_root)
+    guard.check_dir(image_dir)
     on_disk = set(os.listdir(image_dir))
     display = PathDisplay()
     source = display(labels_file)

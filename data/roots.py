@@ -36,7 +36,7 @@ class DatasetRoot:
         real = Path(os.path.realpath(path))
         if real == self.resolved or real.is_relative_to(self.resolved):
             return None
-        return f"{path} resolves to {real}, outside the dataset root {self.resolved}"
+        return f"{path} resolves to {real}, outside the root {self.resolved}"
 
     def check_dir(self, directory: Path) -> Path:
         """`directory`, or a BadInputError if it resolves outside the root."""
