@@ -21,6 +21,7 @@ from data.manifest import (
     TableBuilder,
     check_box,
     is_safe_relative,
+    is_valid_text,
     progress,
     read_image_size,
 )
@@ -34,6 +35,7 @@ BDD_IGNORED: dict[str, str] = {"other person": "pedestrian", "other vehicle": "c
 BDD_CLASSES = frozenset({"pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle",
                          "bicycle", "traffic light", "traffic sign"})
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1280, 720
+_FRAME_ATTRIBUTES = ("weather", "timeofday", "scene")  # the ones copied into the images table
 MAX_FRAME_INDEX = 2**31 - 1  # frameIndex is an Int64 column; a larger one is not a frame index
 
 # (line in the JSON file or None, frame index, frame object)
@@ -182,7 +184,12 @@ def _build(items: Iterable[FrameItem], class_map: dict[str, str], split: str, so
         attributes = frame.get("attributes")
         attributes = {} if attributes is None else attributes
         if size is None or not isinstance(labels, list | None) or not isinstance(attributes, dict):
-            log.skip("bad_frame", source, line, f"{where} {name}: bad size/labels/attributes")
+            log.skip("bad_frame", source, line, f"{where} {name!r}: bad size/labels/attributes")
+            continue
+        texts = (name, frame.get("videoName"), *(attributes.get(k) for k in _FRAME_ATTRIBUTES))
+        if not all(is_valid_text(t) for t in texts if isinstance(t, str)):
+            log.skip("bad_frame", source, line, f"{where} {name!r}: a lone surrogate escape "
+                                                "(\\udXXX) in its name, videoName or attributes")
             continue
         seen.add(name)
         path, width, height = name, *size
@@ -285,6 +292,9 @@ def _add_label(label: object, image_id: str, width: int, height: int, class_map:
     if clipped is None:
         return
     track = label.get("id")
+    if track is not None and not is_valid_text(str(track)):
+        skip("bad_label", "a lone surrogate escape in its id")
+        return
     table.add_object(image_id, class_map[lookup], category, clipped, occluded, None,
                      1.0 if truncated else 0.0, is_ignored_class or crowd,
                      None if track is None else str(track),

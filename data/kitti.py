@@ -19,6 +19,7 @@ from data.manifest import (
     PathDisplay,
     TableBuilder,
     check_box,
+    is_valid_text,
     progress,
     read_image_size,
 )
@@ -59,6 +60,9 @@ def list_files(directory: Path, suffixes: tuple[str, ...], log: SkipLog) -> dict
     for name in sorted(os.listdir(directory)):
         stem, suffix = os.path.splitext(name)
         if suffix.lower() not in suffixes:
+            continue
+        if not is_valid_text(name):
+            log.skip("bad_file_name", directory / name, None, "file name is not UTF-8")
             continue
         if stem in found:
             log.skip("duplicate_name", directory / name, None, f"{found[stem]} has the same stem")
@@ -188,6 +192,9 @@ def read_kitti_tracking(root: Path, class_map: dict[str, str],
     log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     label_files = list_files(label_dir, (".txt",), log)
     available = sorted(set(label_files) | {d.name for d in image_root.iterdir() if d.is_dir()})
+    for name in [name for name in available if not is_valid_text(name)]:
+        log.skip("bad_file_name", image_root / name, None, "sequence name is not UTF-8")
+        available.remove(name)
     if sequences is not None:
         unknown = [s for s in sequences if s not in available]
         if unknown:

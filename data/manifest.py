@@ -171,6 +171,18 @@ def is_safe_relative(name: str) -> bool:
     return all(part not in ("..", "") for part in name.replace("\\", "/").split("/"))
 
 
+def is_valid_text(text: str) -> bool:
+    """False for text with lone surrogates, which cannot be written to the manifest: a file
+    name that is not UTF-8 (os.listdir hands its bytes over as surrogates) or a JSON "\\ud800"."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(payload)

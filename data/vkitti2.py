@@ -34,7 +34,7 @@ BBOX_HEADER = ["frame", "cameraID", "trackID", "left", "right", "top", "bottom",
                "truncation_ratio", "occupancy_ratio", "isMoving"]
 INFO_HEADER = ["trackID", "label", "model", "color"]
 FRAME_FILE = re.compile(r"rgb_([0-9]{1,18})\.(jpg|jpeg|png)", re.ASCII)  # fullmatch
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)  # fullmatch
 
 
 def read_vkitti2(root: Path, class_map: dict[str, str], *, textgt_root: Path | None = None,
@@ -56,13 +56,13 @@ def read_vkitti2(root: Path, class_map: dict[str, str], *, textgt_root: Path | N
     if stride < 1:
         raise BadInputError(f"stride must be >= 1, got {stride}")
     for name in [*(scenes or []), *(variations or []), *cameras]:
-        if not SAFE_NAME.match(name):
+        if not SAFE_NAME.fullmatch(name):
             raise BadInputError(f"vKITTI2 scene/variation/camera name {name!r} is not a plain name")
+    log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     if scenes is None:
-        scenes = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.startswith("Scene"))
+        scenes = _plain_dirs(root, log, prefix="Scene")
         if not scenes:
             raise BadInputError(f"{root}: no SceneXX directories (vKITTI2 rgb tree expected)")
-    log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     roots = (DatasetRoot(root, allow_outside_root), DatasetRoot(textgt, allow_outside_root))
     not_selected = {"other_camera": 0, "stride": 0}
     for scene in scenes:
@@ -70,13 +70,25 @@ def read_vkitti2(root: Path, class_map: dict[str, str], *, textgt_root: Path | N
             raise BadInputError(f"{root / scene}: vKITTI2 scene directory missing")
         scene_variations = variations
         if scene_variations is None:
-            scene_variations = sorted(d.name for d in (root / scene).iterdir() if d.is_dir())
+            scene_variations = _plain_dirs(root / scene, log)
         for variation in scene_variations:
             _read_variation(roots, scene, variation, cameras, stride, occupancy_threshold,
                             class_map, table, log, display, not_selected)
     return table.build(log, "vkitti2", root=display(root), textgt_root=display(textgt),
                        stride=stride, occupancy_threshold=occupancy_threshold,
                        lines_not_selected=not_selected)
+
+
+def _plain_dirs(parent: Path, log: SkipLog, prefix: str = "") -> list[str]:
+    """Sub-directories of `parent` (starting with `prefix`); odd names are counted skips."""
+    names = []
+    for entry in sorted(parent.iterdir()):
+        if entry.is_dir() and entry.name.startswith(prefix):
+            if SAFE_NAME.fullmatch(entry.name):
+                names.append(entry.name)
+            else:
+                log.skip("bad_file_name", entry, None, "not a plain scene/variation name")
+    return names
 
 
 def _read_info(path: Path, log: SkipLog) -> dict[int, str]:

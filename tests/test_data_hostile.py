@@ -8,6 +8,8 @@ Big or odd files are generated here at run time; tests/bad_inputs holds the smal
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from data import BadInputError
 from data.__main__ import main as data_cli
 from data.bdd100k import load_frames, read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
+from data.manifest import write_manifest
 from data.vkitti2 import read_vkitti2
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,6 +103,30 @@ def test_non_ascii_digit_stem_is_kept_without_a_frame_number(tmp_path: Path) -> 
     result = read_kitti_detection(kitti_tree(tmp_path, {"²": GOOD + "\n"}), KITTI_MAP)
     assert result.images["image_id"].tolist() == ["²"]
     assert result.images["frame"].isna().all() and len(result.objects) == 1
+
+
+def test_names_that_cannot_reach_the_manifest(tmp_path: Path) -> None:
+    """A non-UTF-8 file name (os.listdir gives surrogates) or a JSON "\\ud800" would crash the
+    parquet writer: such a file, frame or label is a counted skip instead."""
+    root = kitti_tree(tmp_path / "kitti", {"000000": GOOD + "\n"})
+    odd = os.fsdecode(b"\xff")
+    shutil.copy(root / "training" / "image_2" / "000000.png",
+                root / "training" / "image_2" / f"{odd}.png")
+    (root / "training" / "label_2" / f"{odd}.txt").write_text(GOOD + "\n")
+    kitti = read_kitti_detection(root, KITTI_MAP)
+    assert skips(kitti.report) == {"bad_file_name": 2}
+    write_manifest(kitti, tmp_path / "kitti_manifest")
+    (tmp_path / "val").mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "val" / name).write_bytes(b"")
+    labels = tmp_path / "l.json"
+    labels.write_text('[\n{"name": "a.jpg", "attributes": {"weather": "\\ud800"}},\n'
+                      '{"name": "b.jpg", "labels": [{"category": "car", "id": "\\udc00", '
+                      '"box2d": {"x1": 1, "y1": 1, "x2": 5, "y2": 5}}]}\n]')
+    bdd = read_bdd100k(labels, tmp_path, BDD_MAP, "val", check_images=False)
+    assert skips(bdd.report) == {"bad_frame": 1, "bad_label": 1}
+    assert [example(bdd.report, r)["line"] for r in ("bad_frame", "bad_label")] == [2, 3]
+    write_manifest(bdd, tmp_path / "bdd_manifest")
 
 
 # ------------------------------------------------------------------------------ wrong parses
@@ -192,8 +219,9 @@ def test_vkitti2_plain_decimals_and_frame_names(tmp_path: Path) -> None:
     root = vkitti_tree(tmp_path, bbox, info=["0 Car Sedan Black", "١ Van Van White"],
                        frames=(0,), cameras=("Camera_0",))
     write_png(root / "Scene01" / "clone" / "frames" / "rgb" / "Camera_0" / "rgb_²³.png")
+    (root / "Scene01 copy").mkdir()  # not a plain scene name: counted, not read
     result = read_vkitti2(root, KITTI_MAP)
-    assert skips(result.report) == {"non_numeric": 3, "unknown_track": 1, "bad_file_name": 1}
+    assert skips(result.report) == {"non_numeric": 3, "unknown_track": 1, "bad_file_name": 2}
     assert sorted((Path(e["file"]).name, e["line"]) for e in
                   result.report["skipped"]["non_numeric"]["examples"]) == [
         ("bbox.txt", 3), ("bbox.txt", 5), ("info.txt", 3)]
