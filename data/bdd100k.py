@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from data.errors import BadImageError, BadInputError, SkipLog
-from data.json_input import decode_at, decode_document, read_json_text, skip_whitespace
+from data.json_input import (
+    OutOfRangeInteger,
+    decode_at,
+    decode_document,
+    read_json_text,
+    skip_whitespace,
+)
 from data.manifest import (
     MAX_IMAGE_PIXELS,
     IngestResult,
@@ -292,8 +298,9 @@ def _add_label(label: object, image_id: str, width: int, height: int, class_map:
     if clipped is None:
         return
     track = label.get("id")
-    if track is not None and not is_valid_text(str(track)):
-        skip("bad_label", "a lone surrogate escape in its id")
+    if isinstance(track, OutOfRangeInteger) or (track is not None
+                                                and not is_valid_text(str(track))):
+        skip("bad_label", f"id {track!r} (an over-long integer or a lone surrogate escape)")
         return
     table.add_object(image_id, class_map[lookup], category, clipped, occluded, None,
                      1.0 if truncated else 0.0, is_ignored_class or crowd,

@@ -117,8 +117,13 @@ def _id_map(entries: object, key: str, path: Path, field: str) -> dict:
         raise EvalInputError(f"{path}: '{field}' must be a list of {{'id', '{key}'}}")
     mapping = {}
     for entry in entries:
-        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get(key), str):
-            raise EvalInputError(f"{path}: '{field}' entry {entry!r} lacks 'id' or '{key}'")
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        # an id is an int or a string: str() of anything else (an over-long integer) could
+        # make two different ids one key
+        if (not isinstance(ident, int | str) or isinstance(ident, bool)
+                or not isinstance(entry.get(key), str)):
+            raise EvalInputError(f"{path}: '{field}' entry {entry!r} needs an integer or string "
+                                 f"'id' and a string '{key}'")
         mapping[str(entry["id"])] = entry[key]
     return mapping
 

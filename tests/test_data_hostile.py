@@ -339,7 +339,7 @@ def test_bdd_deep_nesting_is_one_error(tmp_path: Path, text: str, error: str) ->
 
 def test_bdd_huge_integers_are_counted_skips(tmp_path: Path) -> None:
     (tmp_path / "val").mkdir()
-    for name in "abcdefg":
+    for name in "abcdefgh":
         (tmp_path / "val" / f"{name}.jpg").write_bytes(b"")
     big, huge = "9" * 400, "9" * 5000  # float() overflows / past Python's int-string limit
     frames = [
@@ -354,17 +354,20 @@ def test_bdd_huge_integers_are_counted_skips(tmp_path: Path) -> None:
         '{"name": "f.jpg", "labels": [{"category": "car", "box2d": '
         '{"x1": true, "y1": 1, "x2": 5, "y2": 5}}]}',
         '{"name": "g.jpg", "labels": [' + json.dumps(BOX) + "]}",
+        '{"name": "h.jpg", "labels": [' + json.dumps(BOX)[:-1] + ', "id": ' + big + "}]}",
     ]
     labels = tmp_path / "l.json"
     labels.write_text("[\n" + ",\n".join(frames) + "\n]\n")
     result = read_bdd100k(labels, tmp_path, BDD_MAP, "val", check_images=False)
     report = result.report
-    assert skips(report) == {"bad_box": 3, "bad_frame": 2, "non_finite": 1}
+    assert skips(report) == {"bad_box": 3, "bad_frame": 2, "non_finite": 1, "bad_label": 1}
+    assert "id <integer of 400 digits>" in example(report, "bad_label")["detail"]
     assert [e["line"] for e in report["skipped"]["bad_box"]["examples"]] == [2, 3, 7]
     assert "<integer of 400 digits>" in example(report, "bad_box")["detail"]
     assert "<integer of 5000 digits>" in example(report, "bad_box", 1)["detail"]
     assert [e["line"] for e in report["skipped"]["bad_frame"]["examples"]] == [4, 5]
-    assert result.images["image_id"].tolist() == ["a.jpg", "b.jpg", "e.jpg", "f.jpg", "g.jpg"]
+    assert result.images["image_id"].tolist() == ["a.jpg", "b.jpg", "e.jpg", "f.jpg", "g.jpg",
+                                                  "h.jpg"]
     assert result.images["frame"].isna().all()
     assert len(result.objects) == 1
 
