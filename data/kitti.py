@@ -42,7 +42,7 @@ def read_label_lines(path: Path, log: SkipLog) -> list[str] | None:
         return None
     log.files_read += 1
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # an editor's byte-order mark would be part of `Car`
     except UnicodeDecodeError as err:
         log.skip("non_utf8", path, None, str(err))
         return None
