@@ -121,6 +121,18 @@ def test_config_json_may_not_name_a_file_outside_the_model_dir(fda_dir: Path, na
     FourierDomainAdaptation().load(fda_dir, "cpu")  # the same dir with an inside name loads
 
 
+def test_nst_styles_outside_the_model_dir(fda_dir: Path) -> None:
+    from translators.nst import NeuralStyleTransfer
+
+    config = {"translator": "nst", "config": {"weights": "random"}, "styles": ["/etc/hostname"]}
+    (fda_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BadInputError) as raised:
+        NeuralStyleTransfer().load(fda_dir, "cpu")
+    assert str(raised.value).startswith(
+        f"{fda_dir / 'config.json'}: styles entry '/etc/hostname': /etc/hostname resolves to ")
+    assert str(raised.value).endswith(f"outside the root {fda_dir} (the model directory)")
+
+
 @pytest.mark.parametrize(("names", "error"), [
     (None, "'styles' must be a list of file names"),
     ("style.png", "'styles' must be a list of file names"),
