@@ -19,24 +19,27 @@ FORMATS = ("kitti", "kitti-tracking", "vkitti2", "bdd100k")
 
 
 def ingest(args: argparse.Namespace) -> IngestResult:
-    root = Path(args.root)
+    root, allow = Path(args.root), args.allow_symlinks_outside_root
     if args.format == "kitti":
         from data.kitti import read_kitti_detection
 
-        return read_kitti_detection(root, KITTI_CLASS_MAP, split=args.split or "training")
+        return read_kitti_detection(root, KITTI_CLASS_MAP, split=args.split or "training",
+                                    allow_outside_root=allow)
     if args.format == "kitti-tracking":
         from data.kitti import read_kitti_tracking
 
-        return read_kitti_tracking(root, KITTI_CLASS_MAP)
+        return read_kitti_tracking(root, KITTI_CLASS_MAP, allow_outside_root=allow)
     if args.format == "vkitti2":
         from data.vkitti2 import read_vkitti2
 
-        return read_vkitti2(root, KITTI_CLASS_MAP, textgt_root=args.textgt_root)
+        return read_vkitti2(root, KITTI_CLASS_MAP, textgt_root=args.textgt_root,
+                            allow_outside_root=allow)
     from data.bdd100k import read_bdd100k
 
     if args.labels is None:
         raise BadInputError("--labels FILE (the BDD100K labels JSON) is required for bdd100k")
-    return read_bdd100k(Path(args.labels), root, BDD_CLASS_MAP, args.split or "val")
+    return read_bdd100k(Path(args.labels), root, BDD_CLASS_MAP, args.split or "val",
+                        allow_outside_root=allow)
 
 
 def summary(report: dict, out: Path) -> str:
@@ -58,10 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     cmd = commands.add_parser("ingest", help="read one dataset into a manifest")
     cmd.add_argument("--format", required=True, choices=FORMATS)
-    cmd.add_argument("--root", required=True, help="dataset root (bdd100k: the images dir)")
+    cmd.add_argument("--root", required=True, help="dataset root (bdd100k: the download root "
+                     "or its images/100k dir)")
     cmd.add_argument("--labels", help="bdd100k labels JSON")
     cmd.add_argument("--split", help="kitti: training (default); bdd100k: val (default)")
     cmd.add_argument("--textgt-root", type=Path, help="vkitti2 textgt tree, if separate")
+    cmd.add_argument("--allow-symlinks-outside-root", action="store_true",
+                     help="follow symlinks in the dataset tree that lead outside --root")
     cmd.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     try:

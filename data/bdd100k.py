@@ -8,23 +8,30 @@ the file plus the output tables instead of holding every frame as Python dicts.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from data.errors import BadInputError, SkipLog
+from data.errors import BadImageError, BadInputError, SkipLog
+from data.json_input import (
+    OutOfRangeInteger,
+    decode_at,
+    decode_document,
+    read_json_text,
+    skip_whitespace,
+)
 from data.manifest import (
-    BadImageError,
+    MAX_IMAGE_PIXELS,
     IngestResult,
     PathDisplay,
     TableBuilder,
     check_box,
     is_safe_relative,
+    is_valid_text,
     progress,
     read_image_size,
 )
+from data.roots import ALLOW_HINT, DatasetRoot
 
 BDD_RENAMES: dict[str, str] = {"bike": "bicycle", "caravan": "car", "motor": "motorcycle",
                                "person": "pedestrian", "van": "car"}
@@ -34,7 +41,8 @@ BDD_IGNORED: dict[str, str] = {"other person": "pedestrian", "other vehicle": "c
 BDD_CLASSES = frozenset({"pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle",
                          "bicycle", "traffic light", "traffic sign"})
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1280, 720
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_FRAME_ATTRIBUTES = ("weather", "timeofday", "scene")  # the ones copied into the images table
+MAX_FRAME_INDEX = 2**31 - 1  # frameIndex is an Int64 column; a larger one is not a frame index
 
 # (line in the JSON file or None, frame index, frame object)
 FrameItem = tuple[int | None, int, object]
@@ -44,51 +52,36 @@ def _iter_json_frames(path: Path) -> Iterator[FrameItem]:
     """Frames of a top-level JSON list decoded one by one; {"frames": [...]} is loaded whole."""
     if not path.is_file():
         raise BadInputError(f"{path}: BDD100K labels file missing")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise BadInputError(f"{path}: not UTF-8 ({err})") from err
-    pos = _WHITESPACE.match(text, 0).end()
+    text = read_json_text(path)  # a UTF-8 byte-order mark is accepted
+    pos = skip_whitespace(text, 0)
     if pos == len(text):
         raise BadInputError(f"{path}: empty file, expected a JSON list of frames")
     if text[pos] == "{":
-        yield from _frames_of_dict(_loads(text, path), path)
+        yield from _frames_of_dict(decode_document(text, path), path)
         return
     if text[pos] != "[":
-        raise BadInputError(f"{path}: expected a JSON list of frames or {{\"frames\": [...]}}")
-    decoder = json.JSONDecoder()
+        raise BadInputError(f"{path}: expected a JSON list of frames or {{\"frames\": [...]}}, "
+                            f"found {text[pos]!r} at line {text.count(chr(10), 0, pos) + 1}")
     line, counted_to = 1, 0
-    pos = _WHITESPACE.match(text, pos + 1).end()
+    pos = skip_whitespace(text, pos + 1)
     index = 0
     while pos < len(text) and text[pos] != "]":
-        try:
-            frame, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as err:
-            raise BadInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
-                                f"{err.msg}") from err
+        frame, end = decode_at(text, pos, path)
         line += text.count("\n", counted_to, pos)
         counted_to = pos
         yield line, index, frame
         index += 1
-        pos = _WHITESPACE.match(text, end).end()
+        pos = skip_whitespace(text, end)
         if pos == len(text):
             break
         if text[pos] == ",":
-            pos = _WHITESPACE.match(text, pos + 1).end()
+            pos = skip_whitespace(text, pos + 1)
         elif text[pos] != "]":
             line += text.count("\n", counted_to, pos)
             raise BadInputError(f"{path}: invalid JSON at line {line}: expected ',' or ']'")
-    if pos >= len(text) or _WHITESPACE.match(text, pos + 1).end() != len(text):
+    if pos >= len(text) or skip_whitespace(text, pos + 1) != len(text):
         raise BadInputError(f"{path}: invalid JSON: list not closed (truncated file?) "
                             "or text after it")
-
-
-def _loads(text: str, path: Path) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
-                            f"{err.msg}") from err
 
 
 def _frames_of_dict(document: object, path: Path) -> Iterator[FrameItem]:
@@ -117,19 +110,32 @@ def frames_to_tables(frames: Iterable[dict], class_map: dict[str, str], *, split
     return _build(items, class_map, split, source, resolve_image=None)
 
 
+def find_image_dir(images_dir: Path, split: str) -> Path:
+    """images_dir/<split>; images_dir may also be the download root (images/100k/<split>)."""
+    for candidate in (Path(images_dir), Path(images_dir) / "images" / "100k"):
+        if (candidate / split).is_dir():
+            return candidate / split
+    raise BadInputError(f"{Path(images_dir) / split}: BDD100K image directory missing (also "
+                        f"looked for {Path(images_dir) / 'images' / '100k' / split})")
+
+
 def read_bdd100k(labels_file: Path, images_dir: Path, class_map: dict[str, str], split: str,
-                 *, check_images: bool = True) -> IngestResult:
+                 *, check_images: bool = True, allow_outside_root: bool = False
+                 ) -> IngestResult:
     """load_frames + frames_to_tables + the image files under images_dir/<split>/<name>.
 
     A frame whose image is missing (or, with check_images, unreadable/truncated) is a counted
     skip. check_images reads each image header for its true size; without it the frame's own
-    `size` (default 1280x720) is trusted and only existence is checked.
+    `size` (default 1280x720) is trusted and only existence is checked. An image (the split's
+    image directory) resolving outside images_dir is a skip (an error) unless
+    allow_outside_root (data/roots.py).
     """
-    labels_file, image_dir = Path(labels_file), Path(images_dir) / split
+    labels_file = Path(labels_file)
     if not labels_file.is_file():
         raise BadInputError(f"{labels_file}: BDD100K labels file missing")
-    if not image_dir.is_dir():
-        raise BadInputError(f"{image_dir}: BDD100K image directory missing")
+    image_dir = find_image_dir(images_dir, split)
+    guard = DatasetRoot(images_dir, allow_outside_root)
+    guard.check_dir(image_dir)
     on_disk = set(os.listdir(image_dir))
     display = PathDisplay()
     source = display(labels_file)
@@ -138,6 +144,10 @@ def read_bdd100k(labels_file: Path, images_dir: Path, class_map: dict[str, str],
         path = image_dir / name
         if name not in on_disk and not ("/" in name and path.is_file()):
             log.skip("missing_image", source, line, f"{name} not in {image_dir}")
+            return None
+        problem = guard.outside(path, parent_checked="/" not in name)
+        if problem is not None:
+            log.skip("outside_root", source, line, f"{name}: {problem}; {ALLOW_HINT}")
             return None
         if not check_images:
             return display(path), 0, 0
@@ -168,9 +178,10 @@ def _build(items: Iterable[FrameItem], class_map: dict[str, str], split: str, so
         if not isinstance(name, str):
             log.skip("bad_frame", source, line, f"{where}: not an object with a string 'name'")
             continue
-        if not is_safe_relative(name):
+        if not is_safe_relative(name) or not _normalised(name):
             log.skip("unsafe_name", source, line, f"{where}: name {name!r} leaves the image dir")
             continue
+        name = _normalised(name)  # "./f.jpg" and "f.jpg" are one image
         if name in seen:
             log.skip("duplicate_name", source, line, f"{where}: name {name!r} seen before")
             continue
@@ -179,7 +190,12 @@ def _build(items: Iterable[FrameItem], class_map: dict[str, str], split: str, so
         attributes = frame.get("attributes")
         attributes = {} if attributes is None else attributes
         if size is None or not isinstance(labels, list | None) or not isinstance(attributes, dict):
-            log.skip("bad_frame", source, line, f"{where} {name}: bad size/labels/attributes")
+            log.skip("bad_frame", source, line, f"{where} {name!r}: bad size/labels/attributes")
+            continue
+        texts = (name, frame.get("videoName"), *(attributes.get(k) for k in _FRAME_ATTRIBUTES))
+        if not all(is_valid_text(t) for t in texts if isinstance(t, str)):
+            log.skip("bad_frame", source, line, f"{where} {name!r}: a lone surrogate escape "
+                                                "(\\udXXX) in its name, videoName or attributes")
             continue
         seen.add(name)
         path, width, height = name, *size
@@ -191,9 +207,11 @@ def _build(items: Iterable[FrameItem], class_map: dict[str, str], split: str, so
             if resolved[1]:
                 width, height = resolved[1], resolved[2]
         frame_index = frame.get("frameIndex")
+        if type(frame_index) is not int or not 0 <= frame_index <= MAX_FRAME_INDEX:
+            frame_index = None
         table.add_image(name, path, width, height, "bdd100k", split,
                         sequence=_str_or_none(frame.get("videoName")),
-                        frame=frame_index if type(frame_index) is int else None,
+                        frame=frame_index,
                         weather=_str_or_none(attributes.get("weather")),
                         timeofday=_str_or_none(attributes.get("timeofday")),
                         scene=_str_or_none(attributes.get("scene")))
@@ -212,7 +230,14 @@ def _frame_size(frame: dict) -> tuple[int, int] | None:
     width, height = size.get("width"), size.get("height")
     if type(width) is not int or type(height) is not int or width <= 0 or height <= 0:
         return None
+    if width * height > MAX_IMAGE_PIXELS:  # the limit image headers are held to
+        return None
     return width, height
+
+
+def _normalised(name: str) -> str:
+    """`name` without "." components ("./a/./f.jpg" -> "a/f.jpg"); it is already safe."""
+    return "/".join(part for part in name.split("/") if part != ".")
 
 
 def _str_or_none(value: object) -> str | None:
@@ -273,6 +298,10 @@ def _add_label(label: object, image_id: str, width: int, height: int, class_map:
     if clipped is None:
         return
     track = label.get("id")
+    if isinstance(track, OutOfRangeInteger) or (track is not None
+                                                and not is_valid_text(str(track))):
+        skip("bad_label", f"id {track!r} (an over-long integer or a lone surrogate escape)")
+        return
     table.add_object(image_id, class_map[lookup], category, clipped, occluded, None,
                      1.0 if truncated else 0.0, is_ignored_class or crowd,
                      None if track is None else str(track),

@@ -20,6 +20,14 @@ class BadInputError(UserError):
     """Input that cannot be read at all (missing labels file, JSON of the wrong shape, ...)."""
 
 
+class BadImageError(BadInputError):
+    """An image file that is missing, unreadable, truncated or too large to decode.
+
+    The one image error of the project: the readers count it as a skip, the translators stop
+    with it (both name the file).
+    """
+
+
 class SkipLog:
     """Counts skips by reason (with up to MAX_EXAMPLES file/line examples) and other tallies."""
 

@@ -13,16 +13,18 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from data.errors import BadInputError, SkipLog
+from data.errors import BadImageError, BadInputError, SkipLog
 from data.manifest import (
-    BadImageError,
     IngestResult,
     PathDisplay,
     TableBuilder,
     check_box,
+    is_valid_text,
     progress,
     read_image_size,
 )
+from data.numbers import is_frame_number, plain_float, plain_int
+from data.roots import DatasetRoot
 
 KITTI_CLASSES = frozenset({"Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist",
                            "Tram", "Misc", "DontCare", "Person"})
@@ -40,7 +42,7 @@ def read_label_lines(path: Path, log: SkipLog) -> list[str] | None:
         return None
     log.files_read += 1
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # an editor's byte-order mark would be part of `Car`
     except UnicodeDecodeError as err:
         log.skip("non_utf8", path, None, str(err))
         return None
@@ -58,6 +60,9 @@ def list_files(directory: Path, suffixes: tuple[str, ...], log: SkipLog) -> dict
     for name in sorted(os.listdir(directory)):
         stem, suffix = os.path.splitext(name)
         if suffix.lower() not in suffixes:
+            continue
+        if not is_valid_text(name):
+            log.skip("bad_file_name", directory / name, None, "file name is not UTF-8")
             continue
         if stem in found:
             log.skip("duplicate_name", directory / name, None, f"{found[stem]} has the same stem")
@@ -78,12 +83,12 @@ def parse_object(fields: list[str], image_id: str, width: int, height: int,
     if not is_dont_care and source_class not in class_map:
         log.dropped_by_class_map[source_class] += 1
         return
-    try:
-        truncated = float(fields[1])
-        level = int(fields[2])
-        x1, y1, x2, y2 = (float(v) for v in fields[4:8])
+    try:  # plain decimals only: Python's float() would read `1_0` as 10
+        truncated = plain_float(fields[1])
+        level = plain_int(fields[2])
+        x1, y1, x2, y2 = (plain_float(v) for v in fields[4:8])
         for value in fields[3:]:  # the 3D fields too: garbage there means a corrupt line
-            float(value)
+            plain_float(value)
     except ValueError:
         log.skip("non_numeric", file, line, " ".join(fields))
         return
@@ -114,14 +119,21 @@ def _find_split_dir(root: Path, split: str, marker: str) -> Path:
     raise BadInputError(f"{root}: no {split}/{marker} directory (KITTI labels missing)")
 
 
-def read_kitti_detection(root: Path, class_map: dict[str, str], split: str = "training"
-                         ) -> IngestResult:
-    """Read <root>/<split>/{image_2,label_2}; image_id is the file stem ("000123")."""
+def read_kitti_detection(root: Path, class_map: dict[str, str], split: str = "training", *,
+                         allow_outside_root: bool = False) -> IngestResult:
+    """Read <root>/<split>/{image_2,label_2}; image_id is the file stem ("000123").
+
+    A file or directory that resolves outside `root` is a skip or an error unless
+    allow_outside_root (data/roots.py).
+    """
     root = Path(root)
+    guard = DatasetRoot(root, allow_outside_root)
     base = _find_split_dir(root, split, "label_2")
     image_dir, label_dir = base / "image_2", base / "label_2"
     if not image_dir.is_dir():
         raise BadInputError(f"{image_dir}: KITTI image directory missing")
+    guard.check_dir(image_dir)
+    guard.check_dir(label_dir)
     log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     labels = list_files(label_dir, (".txt",), log)
     images = list_files(image_dir, IMAGE_SUFFIXES, log)
@@ -133,17 +145,19 @@ def read_kitti_detection(root: Path, class_map: dict[str, str], split: str = "tr
         if stem not in labels:
             log.skip("missing_label", image_path, None, f"no label_2/{stem}.txt")
             continue
+        label_path = label_dir / labels[stem]
+        if guard.skipped_outside(image_path, log) or guard.skipped_outside(label_path, log):
+            continue
         try:
             width, height = read_image_size(image_path)
         except BadImageError as err:
             log.skip("bad_image", image_path, None, str(err))
             continue
-        label_path = label_dir / labels[stem]
         lines = read_label_lines(label_path, log)
         if lines is None:
             continue
         table.add_image(stem, display(image_path), width, height, "kitti", split,
-                        frame=int(stem) if stem.isdigit() else None)
+                        frame=int(stem) if is_frame_number(stem) else None)
         for number, text in enumerate(lines, start=1):
             fields = text.split()
             if not fields:
@@ -158,41 +172,54 @@ def read_kitti_detection(root: Path, class_map: dict[str, str], split: str = "tr
 
 
 def read_kitti_tracking(root: Path, class_map: dict[str, str],
-                        sequences: list[str] | None = None) -> IngestResult:
+                        sequences: list[str] | None = None, *,
+                        allow_outside_root: bool = False) -> IngestResult:
     """Read label_02/<seq>.txt + image_02/<seq>/<frame>.png; image_id is "0001/000005".
 
     `root` may be the tracking `training` directory or its parent. Frames that have labels but
     no image are counted skips (missing_image); images without label lines are kept as frames
-    with no objects (KITTI tracking lists only frames that have objects).
+    with no objects (KITTI tracking lists only frames that have objects). Two images of one
+    frame number (`0003.png`, `000003.png`) are a `duplicate_frame` skip of the second.
     """
     root = Path(root)
+    guard = DatasetRoot(root, allow_outside_root)
     base = _find_split_dir(root, "training", "label_02")
     label_dir, image_root = base / "label_02", base / "image_02"
     if not image_root.is_dir():
         raise BadInputError(f"{image_root}: KITTI tracking image directory missing")
+    guard.check_dir(label_dir)
+    guard.check_dir(image_root)
     log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     label_files = list_files(label_dir, (".txt",), log)
     available = sorted(set(label_files) | {d.name for d in image_root.iterdir() if d.is_dir()})
+    for name in [name for name in available if not is_valid_text(name)]:
+        log.skip("bad_file_name", image_root / name, None, "sequence name is not UTF-8")
+        available.remove(name)
     if sequences is not None:
         unknown = [s for s in sequences if s not in available]
         if unknown:
             raise BadInputError(f"{base}: KITTI tracking sequence(s) {unknown} not found")
         available = sorted(sequences)
     for sequence in progress(available, "kitti-tracking", unit="seq"):
-        _read_sequence(sequence, label_dir, label_files.get(sequence), image_root / sequence,
-                       class_map, table, log, display)
+        image_dir = image_root / sequence
+        if image_dir.is_dir():
+            guard.check_dir(image_dir)
+        _read_sequence(sequence, label_dir, label_files.get(sequence), image_dir,
+                       class_map, table, log, display, guard)
     return table.build(log, "kitti_tracking", root=display(root), split="training")
 
 
 def _read_sequence(sequence: str, label_dir: Path, label_name: str | None, image_dir: Path,
                    class_map: dict[str, str], table: TableBuilder, log: SkipLog,
-                   display: PathDisplay) -> None:
+                   display: PathDisplay, guard: DatasetRoot) -> None:
     images = list_files(image_dir, IMAGE_SUFFIXES, log) if image_dir.is_dir() else {}
     if label_name is None:
         for name in images.values():
             log.skip("missing_label", image_dir / name, None, f"no label_02/{sequence}.txt")
         return
     label_path = label_dir / label_name
+    if guard.skipped_outside(label_path, log):
+        return
     lines = read_label_lines(label_path, log)
     if lines is None:
         return
@@ -206,22 +233,29 @@ def _read_sequence(sequence: str, label_dir: Path, label_name: str | None, image
                      f"{len(fields)} fields, expected {TRACKING_FIELDS}")
             continue
         try:
-            frame = int(fields[0])
-            int(fields[1])
+            frame = plain_int(fields[0])
+            plain_int(fields[1])
         except ValueError:
             log.skip("non_numeric", label_path, number, f"frame={fields[0]} track={fields[1]}")
             continue
         frame_lines[frame].append((number, fields))
-    image_frames = {int(stem): stem for stem in images if stem.isdigit()}
-    for stem in images:
-        if not stem.isdigit():
+    image_frames: dict[int, str] = {}
+    for stem in sorted(images):
+        if not is_frame_number(stem):
             log.skip("bad_file_name", image_dir / images[stem], None, "not a frame number")
+        elif int(stem) in image_frames:  # 0003.png and 000003.png: never keep one silently
+            log.skip("duplicate_frame", image_dir / images[stem], None,
+                     f"frame {int(stem)} is also {images[image_frames[int(stem)]]}")
+        else:
+            image_frames[int(stem)] = stem
     for frame in sorted(set(frame_lines) - set(image_frames)):
         log.skip("missing_image", label_path, frame_lines[frame][0][0],
                  f"frame {frame}: {len(frame_lines[frame])} label lines, no image")
     for frame in sorted(image_frames):
         stem = image_frames[frame]
         image_path = image_dir / images[stem]
+        if guard.skipped_outside(image_path, log):
+            continue
         try:
             width, height = read_image_size(image_path)
         except BadImageError as err:
@@ -231,6 +265,6 @@ def _read_sequence(sequence: str, label_dir: Path, label_name: str | None, image
         table.add_image(image_id, display(image_path), width, height, "kitti_tracking",
                         "training", sequence=sequence, frame=frame)
         for number, fields in frame_lines.get(frame, []):
-            track_id = None if fields[1] == "-1" else str(int(fields[1]))
+            track_id = None if fields[1] == "-1" else str(plain_int(fields[1]))
             parse_object(fields[2:], image_id, width, height, class_map, table, log, label_path,
                          number, track_id, truncation_is_level=True)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import struct
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from typing import BinaryIO, TypeVar
 import pandas as pd
 from tqdm import tqdm
 
-from data.errors import BadInputError, SkipLog
+from common.files import atomic_path, atomic_write_text
+from data.errors import BadImageError, BadInputError, SkipLog
 
 IMAGE_COLUMNS = ["image_id", "path", "width", "height", "dataset", "split", "sequence", "frame",
                  "variation", "camera", "weather", "timeofday", "scene", "n_occluded_vehicles"]
@@ -40,6 +42,9 @@ OBJECT_DTYPES = {
     "track_id": "string",
 }
 T = TypeVar("T")
+# PIL's default decompression-bomb limit (~9459x9459): a header claiming more is a bad image
+# here rather than a PIL exception (or a multi-GB decode) in a later stage.
+MAX_IMAGE_PIXELS = 89_478_485
 MANIFEST_FILES = ("images.parquet", "objects.parquet", "report.json")
 
 
@@ -167,10 +172,16 @@ def is_safe_relative(name: str) -> bool:
     return all(part not in ("..", "") for part in name.replace("\\", "/").split("/"))
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+def is_valid_text(text: str) -> bool:
+    """False for text with lone surrogates, which cannot be written to the manifest: a file
+    name that is not UTF-8 (os.listdir hands its bytes over as surrogates) or a JSON "\\ud800"."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_manifest(result: IngestResult, out_dir: Path) -> None:
@@ -182,10 +193,9 @@ def write_manifest(result: IngestResult, out_dir: Path) -> None:
     text = json.dumps(result.report, indent=2, sort_keys=True, default=_json_default) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in (("images.parquet", images), ("objects.parquet", objects)):
-        tmp = out_dir / f".{name}.tmp-{os.getpid()}"
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, out_dir / name)
-    _atomic_write_bytes(out_dir / "report.json", text.encode("utf-8"))
+        with atomic_path(out_dir / name) as tmp:
+            frame.to_parquet(tmp, index=False)
+    atomic_write_text(out_dir / "report.json", text)
 
 
 def _json_default(value: object) -> object:
@@ -208,10 +218,6 @@ def read_manifest(out_dir: Path) -> IngestResult:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadInputError(f"{out_dir / 'report.json'}: not valid JSON ({err})") from err
     return IngestResult(images, objects, report)
-
-
-class BadImageError(BadInputError):
-    """An image file that is missing, unreadable or truncated (readers count it as a skip)."""
 
 
 # End-of-file markers: a file cut short (interrupted copy or download) lacks them. Checking the
@@ -285,6 +291,9 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     width, height = size
     if width <= 0 or height <= 0:
         raise BadImageError(f"{path}: image has size {width}x{height}")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BadImageError(f"{path}: header claims {width}x{height} pixels, over the limit of "
+                            f"{MAX_IMAGE_PIXELS} (decompression-bomb guard)")
     return width, height
 
 
@@ -293,8 +302,13 @@ def _pil_size(handle: BinaryIO) -> tuple[str, tuple[int, int] | None]:
 
     handle.seek(0)
     try:
-        with Image.open(handle) as image:
-            return image.format or "unknown", image.size
+        with warnings.catch_warnings():
+            # PIL warns between its limit and twice it, raises above: both are the same problem
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(handle) as image:
+                return image.format or "unknown", image.size
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise BadImageError(f"{getattr(handle, 'name', 'image')}: {err}") from None
     except (UnidentifiedImageError, ValueError, ImportError):
         # ImportError: once ultralytics is imported it wraps Image.open and, on a file PIL cannot
         # identify, tries to import an optional HEIF plugin instead of raising the PIL error

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from data.errors import BadInputError, SkipLog
-from data.kitti import read_label_lines
+from data.errors import BadImageError, BadInputError, SkipLog
+from data.kitti import IMAGE_SUFFIXES, read_label_lines
 from data.manifest import (
-    BadImageError,
     IngestResult,
     PathDisplay,
     TableBuilder,
@@ -27,22 +26,28 @@ from data.manifest import (
     read_image_size,
     select_images,
 )
+from data.numbers import plain_float, plain_int
+from data.roots import DatasetRoot
 
 VKITTI2_CLASSES = frozenset({"Car", "Van", "Truck"})
 BBOX_HEADER = ["frame", "cameraID", "trackID", "left", "right", "top", "bottom", "number_pixels",
                "truncation_ratio", "occupancy_ratio", "isMoving"]
 INFO_HEADER = ["trackID", "label", "model", "color"]
-FRAME_FILE = re.compile(r"rgb_(\d+)\.(jpg|jpeg|png)$")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FRAME_FILE = re.compile(r"rgb_([0-9]{1,18})\.(jpg|jpeg|png)", re.ASCII)  # fullmatch
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)  # fullmatch
 
 
 def read_vkitti2(root: Path, class_map: dict[str, str], *, textgt_root: Path | None = None,
                  scenes: list[str] | None = None, variations: list[str] | None = None,
                  cameras: list[str] = ["Camera_0"],  # noqa: B006 (contract signature)
-                 stride: int = 1, occupancy_threshold: float = 0.75) -> IngestResult:
+                 stride: int = 1, occupancy_threshold: float = 0.75,
+                 allow_outside_root: bool = False) -> IngestResult:
     """Read the selected scenes x variations x cameras; every `stride`-th frame (frame % stride).
 
     image_id is "Scene01/clone/Camera_0/00005"; occluded = occupancy_ratio < occupancy_threshold.
+    Every bbox.txt line is accounted for: kept, a counted skip, or tallied in the report's
+    `lines_not_selected` (another existing camera, or a frame left out by the stride). A file
+    or directory resolving outside its root is a skip or an error unless allow_outside_root.
     """
     root = Path(root)
     textgt = Path(textgt_root) if textgt_root is not None else root
@@ -51,24 +56,39 @@ def read_vkitti2(root: Path, class_map: dict[str, str], *, textgt_root: Path | N
     if stride < 1:
         raise BadInputError(f"stride must be >= 1, got {stride}")
     for name in [*(scenes or []), *(variations or []), *cameras]:
-        if not SAFE_NAME.match(name):
+        if not SAFE_NAME.fullmatch(name):
             raise BadInputError(f"vKITTI2 scene/variation/camera name {name!r} is not a plain name")
+    log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     if scenes is None:
-        scenes = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.startswith("Scene"))
+        scenes = _plain_dirs(root, log, prefix="Scene")
         if not scenes:
             raise BadInputError(f"{root}: no SceneXX directories (vKITTI2 rgb tree expected)")
-    log, table, display = SkipLog(), TableBuilder(), PathDisplay()
+    roots = (DatasetRoot(root, allow_outside_root), DatasetRoot(textgt, allow_outside_root))
+    not_selected = {"other_camera": 0, "stride": 0}
     for scene in scenes:
         if not (root / scene).is_dir():
             raise BadInputError(f"{root / scene}: vKITTI2 scene directory missing")
         scene_variations = variations
         if scene_variations is None:
-            scene_variations = sorted(d.name for d in (root / scene).iterdir() if d.is_dir())
+            scene_variations = _plain_dirs(root / scene, log)
         for variation in scene_variations:
-            _read_variation(root, textgt, scene, variation, cameras, stride, occupancy_threshold,
-                            class_map, table, log, display)
+            _read_variation(roots, scene, variation, cameras, stride, occupancy_threshold,
+                            class_map, table, log, display, not_selected)
     return table.build(log, "vkitti2", root=display(root), textgt_root=display(textgt),
-                       stride=stride, occupancy_threshold=occupancy_threshold)
+                       stride=stride, occupancy_threshold=occupancy_threshold,
+                       lines_not_selected=not_selected)
+
+
+def _plain_dirs(parent: Path, log: SkipLog, prefix: str = "") -> list[str]:
+    """Sub-directories of `parent` (starting with `prefix`); odd names are counted skips."""
+    names = []
+    for entry in sorted(parent.iterdir()):
+        if entry.is_dir() and entry.name.startswith(prefix):
+            if SAFE_NAME.fullmatch(entry.name):
+                names.append(entry.name)
+            else:
+                log.skip("bad_file_name", entry, None, "not a plain scene/variation name")
+    return names
 
 
 def _read_info(path: Path, log: SkipLog) -> dict[int, str]:
@@ -87,7 +107,7 @@ def _read_info(path: Path, log: SkipLog) -> dict[int, str]:
             log.skip("wrong_field_count", path, number, f"{len(fields)} fields, expected 4")
             continue
         try:
-            track_id = int(fields[0])
+            track_id = plain_int(fields[0])
         except ValueError:
             log.skip("non_numeric", path, number, f"trackID={fields[0]!r}")
             continue
@@ -122,12 +142,19 @@ def _read_bbox(path: Path, log: SkipLog) -> list[tuple[int, list[str]]] | None:
     return rows
 
 
-def _read_variation(root: Path, textgt: Path, scene: str, variation: str, cameras: list[str],
-                    stride: int, occupancy_threshold: float, class_map: dict[str, str],
-                    table: TableBuilder, log: SkipLog, display: PathDisplay) -> None:
-    label_dir = textgt / scene / variation
+def _read_variation(roots: tuple[DatasetRoot, DatasetRoot], scene: str, variation: str,
+                    cameras: list[str], stride: int, occupancy_threshold: float,
+                    class_map: dict[str, str], table: TableBuilder, log: SkipLog,
+                    display: PathDisplay, not_selected: dict[str, int]) -> None:
+    rgb_root, textgt = roots
+    label_dir = textgt.check_dir(textgt.path / scene / variation)
+    if textgt.skipped_outside(label_dir / "info.txt", log):
+        return
     track_labels = _read_info(label_dir / "info.txt", log)
     bbox_path = label_dir / "bbox.txt"
+    if textgt.skipped_outside(bbox_path, log):
+        return
+    rgb_dir = rgb_root.path / scene / variation / "frames" / "rgb"
     # camera name -> frame -> [(line, fields)]
     lines_by_frame: dict[str, dict[int, list[tuple[int, list[str]]]]] = {c: {} for c in cameras}
     bbox_rows = _read_bbox(bbox_path, log)
@@ -135,21 +162,33 @@ def _read_variation(root: Path, textgt: Path, scene: str, variation: str, camera
         return
     for number, fields in bbox_rows:
         try:
-            frame, camera_id = int(fields[0]), int(fields[1])
+            frame, camera_id = plain_int(fields[0]), plain_int(fields[1])
         except ValueError:
             log.skip("non_numeric", bbox_path, number, f"frame={fields[0]} cameraID={fields[1]}")
             continue
-        camera_frames = lines_by_frame.get(f"Camera_{camera_id}")
-        if camera_frames is not None and frame % stride == 0:
+        camera = f"Camera_{camera_id}"
+        camera_frames = lines_by_frame.get(camera)
+        if camera_frames is None:
+            if camera_id >= 0 and (rgb_dir / camera).is_dir():
+                not_selected["other_camera"] += 1  # expected: that camera was not asked for
+            else:
+                log.skip("unknown_camera", bbox_path, number,
+                         f"cameraID {fields[1]}: no {rgb_dir / camera} directory")
+        elif frame % stride != 0:
+            not_selected["stride"] += 1
+        else:
             camera_frames.setdefault(frame, []).append((number, fields))
     for camera in cameras:
-        image_dir = root / scene / variation / "frames" / "rgb" / camera
+        image_dir = rgb_dir / camera
         if not image_dir.is_dir():
             raise BadInputError(f"{image_dir}: vKITTI2 rgb directory missing")
+        rgb_root.check_dir(image_dir)
         frames: dict[int, str] = {}
         for name in sorted(os.listdir(image_dir)):
-            match = FRAME_FILE.match(name)
+            match = FRAME_FILE.fullmatch(name)
             if match is None:
+                if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:  # e.g. rgb_²3.jpg
+                    log.skip("bad_file_name", image_dir / name, None, "not rgb_<frame number>")
                 continue
             frame = int(match.group(1))
             if frame in frames:
@@ -163,6 +202,8 @@ def _read_variation(root: Path, textgt: Path, scene: str, variation: str, camera
         desc = f"vkitti2 {scene}/{variation}/{camera}"
         for frame in progress(sorted(frames), desc):
             image_path = image_dir / frames[frame]
+            if rgb_root.skipped_outside(image_path, log):
+                continue
             try:
                 width, height = read_image_size(image_path)
             except BadImageError as err:
@@ -180,11 +221,11 @@ def _add_object(fields: list[str], image_id: str, width: int, height: int,
                 track_labels: dict[int, str], occupancy_threshold: float,
                 class_map: dict[str, str], table: TableBuilder, log: SkipLog, path: Path,
                 number: int) -> None:
-    try:
-        track_id = int(fields[2])
-        left, right, top, bottom = (float(v) for v in fields[3:7])
-        truncation, occupancy = float(fields[8]), float(fields[9])
-        int(fields[7])
+    try:  # plain decimals only (Python's float() reads `1_0` as 10)
+        track_id = plain_int(fields[2])
+        left, right, top, bottom = (plain_float(v) for v in fields[3:7])
+        truncation, occupancy = plain_float(fields[8]), plain_float(fields[9])
+        plain_int(fields[7])
     except ValueError:
         log.skip("non_numeric", path, number, " ".join(fields))
         return

@@ -109,8 +109,10 @@ def configure_ultralytics(config_dir: Path | None = None) -> Path:
 
 def _cpu_threads() -> int:
     """$OMP_NUM_THREADS if set (and not ultralytics' own "1"), else the cores we may run on."""
-    if "ultralytics" not in sys.modules and os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    # isascii too: "²".isdigit() is True, but int("²") raises
+    if "ultralytics" not in sys.modules and threads.isascii() and threads.isdigit():
+        return max(1, int(threads))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

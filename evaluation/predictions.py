@@ -15,7 +15,6 @@ AP. Predictions for frames absent from `known_images` are dropped and counted.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from data.json_input import decode_document, read_json_text
 from evaluation.errors import EvalInputError
 
 COLUMNS = ["image_id", "class_name", "x1", "y1", "x2", "y2", "score"]
@@ -70,16 +70,14 @@ class _Collector:
 
 
 def _read_json(path: Path) -> object:
+    """The decoded file; non-UTF-8 text and JSON decoder limits (nesting depth, integers of
+    hundreds of digits) are one EvalInputError naming the file (data/json_input.py)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: predictions file not found")
-    text = path.read_text(encoding="utf-8")
+    text = read_json_text(path, EvalInputError)
     if not text.strip():
         raise EvalInputError(f"{path}: empty file, expected Scalabel frames or COCO results")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise EvalInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
-                             f"{err.msg}") from err
+    return decode_document(text, path, EvalInputError)
 
 
 def _scalabel(frames: list, out: _Collector) -> int:
@@ -119,8 +117,13 @@ def _id_map(entries: object, key: str, path: Path, field: str) -> dict:
         raise EvalInputError(f"{path}: '{field}' must be a list of {{'id', '{key}'}}")
     mapping = {}
     for entry in entries:
-        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get(key), str):
-            raise EvalInputError(f"{path}: '{field}' entry {entry!r} lacks 'id' or '{key}'")
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        # an id is an int or a string: str() of anything else (an over-long integer) could
+        # make two different ids one key
+        if (not isinstance(ident, int | str) or isinstance(ident, bool)
+                or not isinstance(entry.get(key), str)):
+            raise EvalInputError(f"{path}: '{field}' entry {entry!r} needs an integer or string "
+                                 f"'id' and a string '{key}'")
         mapping[str(entry["id"])] = entry[key]
     return mapping
 

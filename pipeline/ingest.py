@@ -49,12 +49,14 @@ def sample_world_roots(world: SampleWorld) -> RealPaths:
 
 
 def read_all(params: Params, roots: RealPaths) -> dict[str, IngestResult]:
-    classes = params.classes
+    classes, allow = params.classes, params.data.allow_symlinks_outside_root
     if roots.kitti_format == "tracking":
         kitti = read_kitti_tracking(Path(roots.kitti_root), classes.kitti,
-                                    sequences=roots.kitti_tracking_sequences)
+                                    sequences=roots.kitti_tracking_sequences,
+                                    allow_outside_root=allow)
     else:
-        kitti = read_kitti_detection(Path(roots.kitti_root), classes.kitti)
+        kitti = read_kitti_detection(Path(roots.kitti_root), classes.kitti,
+                                     allow_outside_root=allow)
     selection = params.data.vkitti2
     vkitti2 = read_vkitti2(
         Path(roots.vkitti2_root),
@@ -65,9 +67,11 @@ def read_all(params: Params, roots: RealPaths) -> dict[str, IngestResult]:
         cameras=selection.cameras,
         stride=selection.stride,
         occupancy_threshold=selection.occupancy_threshold,
+        allow_outside_root=allow,
     )
     bdd_splits = [
-        read_bdd100k(Path(labels), Path(roots.bdd100k_images), classes.bdd100k, split)
+        read_bdd100k(Path(labels), Path(roots.bdd100k_images), classes.bdd100k, split,
+                     allow_outside_root=allow)
         for split, labels in (("train", roots.bdd100k_labels_train),
                               ("val", roots.bdd100k_labels_val))
     ]

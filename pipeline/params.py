@@ -80,6 +80,8 @@ class DataParams:
     sample: SampleConfig = field(default_factory=SampleConfig)
     real: RealPaths = field(default_factory=RealPaths)
     vkitti2: VKitti2Selection = field(default_factory=VKitti2Selection)
+    # follow symlinks in a dataset tree that resolve outside its root (data/roots.py)
+    allow_symlinks_outside_root: bool = False
 
 
 @dataclass

@@ -12,12 +12,11 @@ from hypothesis import strategies as st
 
 from data import IMAGE_COLUMNS, OBJECT_COLUMNS, BadInputError, read_manifest, write_manifest
 from data.bdd100k import frames_to_tables, load_frames
-from data.errors import SkipLog
+from data.errors import BadImageError, SkipLog
 from data.kitti import read_kitti_tracking
 from data.manifest import (
     IMAGE_DTYPES,
     OBJECT_DTYPES,
-    BadImageError,
     check_box,
     is_safe_relative,
     read_image_size,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from translators.fda import FourierDomainAdaptation, load_image, low_frequency_swap
-from translators.io import write_rgb
+from translators.fda import FourierDomainAdaptation, low_frequency_swap
+from translators.io import load_image, write_rgb
 from translators.weatherfx import UnknownWeatherError, WeatherEffects, WeatherEffectsConfig
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

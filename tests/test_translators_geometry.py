@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from translators.fda import load_image, low_frequency_swap
+from translators.fda import low_frequency_swap
 from translators.geometry import edge_similarity
+from translators.io import load_image
 
 KITTI = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kitti" / "detection"
 FRAME = KITTI / "training" / "image_2" / "000001.png"  # 1242×375

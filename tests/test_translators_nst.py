@@ -9,8 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from translators.fda import load_image
-from translators.io import write_rgb
+from translators.io import load_image, write_rgb
 from translators.nst import NeuralStyleTransfer, NSTConfig, VGGWeightsNotFoundError
 from translators.nst.style import gram, losses
 from translators.nst.vgg import CHECKPOINT_NAME, VGGFeatures

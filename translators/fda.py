@@ -2,15 +2,12 @@
 
 Each source frame keeps its Fourier phase (which carries edges and geometry) and takes the
 centred low-frequency amplitude (global colour, brightness, haze) of a real frame of the
-target weather, resized to the source size. `fit` only picks and stores the reference frames.
-
-The reference-frame helpers here (`pick_references`, `save_references`, `load_image`,
-`read_config`) are shared with the NST translator, which stores its style frames the same way.
+target weather, resized to the source size. `fit` only picks and stores the reference frames
+(with the helpers in translators/io.py that NST shares).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,51 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from common.config import build, check_int, check_range
-from translators.io import atomic_write_bytes, atomic_write_json, read_rgb
-
-CONFIG_FILE = "config.json"
-
-
-# ---------------------------------------------------------------- shared reference-frame helpers
-
-
-def read_config(out: Path) -> dict[str, Any]:
-    """What `fit` wrote to `out/config.json`; a clear error when fit has not run."""
-    path = out / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the translator's fit into {out} first")
-    return json.loads(path.read_text())
-
-
-def load_image(path: Path) -> torch.Tensor:
-    """An image file as a 3×H×W float tensor in [0, 1]."""
-    return torch.from_numpy(read_rgb(Path(path))).permute(2, 0, 1).float().div(255.0)
-
-
-def pick_references(target: list[Path], count: int) -> list[Path]:
-    """A seeded choice (global torch RNG, seeded by the pipeline) of `count` target frames.
-
-    Sorting first makes the choice independent of the order the frames were listed in.
-    """
-    if not target:
-        raise ValueError("no target (real weather) frames given to fit")
-    if count < 1:
-        raise ValueError(f"need at least one reference frame, got count={count}")
-    ordered = sorted(Path(path) for path in target)
-    order = torch.randperm(len(ordered))[: min(count, len(ordered))]
-    return [ordered[int(i)] for i in order]
-
-
-def save_references(paths: list[Path], out: Path, stem: str = "reference") -> list[str]:
-    """Copy the chosen frames (bytes unchanged) into `out` atomically; returns the new names."""
-    names = []
-    for index, path in enumerate(paths):
-        read_rgb(path)  # fail now, naming the file, rather than at translate time
-        name = f"{stem}_{index:03d}{path.suffix.lower()}"
-        atomic_write_bytes(out / name, path.read_bytes())
-        names.append(name)
-    return names
-
+from common.files import atomic_write_json
+from translators.io import (
+    CONFIG_FILE,
+    load_image,
+    model_files,
+    pick_references,
+    read_config,
+    save_references,
+)
 
 # ---------------------------------------------------------------------------------- the method
 
@@ -129,7 +90,7 @@ class FourierDomainAdaptation:
     def load(self, out: Path, device: torch.device | str = "cpu") -> None:
         saved = read_config(out)
         self.cfg = build(FDAConfig, saved["config"], f"{out / CONFIG_FILE}: config")
-        self.references = [out / name for name in saved["references"]]
+        self.references = model_files(out, saved.get("references"), "references")
         self.device = torch.device(device)
         self._resized.clear()
 

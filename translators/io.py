@@ -1,5 +1,6 @@
 """Frames on disk through a translator at full resolution, plus the small I/O helpers every
-translator shares (atomic writes, padding, device choice).
+translator shares (image decode/encode, padding, the reference frames FDA and NST
+store next to their config.json).
 
 `translate_files` streams: a couple of threads decode the next frames (cv2 releases the GIL)
 while the current batch is translated, so memory stays bounded by a few batches whatever the
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,36 +23,22 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from common.errors import MissingInputError
+from common.files import atomic_write_bytes
+from data.errors import BadImageError, BadInputError
+from data.roots import DatasetRoot
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JPEG_QUALITY = 95
 PAD_MULTIPLE = 4  # every translator sees frames whose sides are multiples of this
-
-
-class BadImageError(ValueError):
-    """An image file that cannot be decoded or written; the message names the file."""
+CONFIG_FILE = "config.json"
 
 
 # --------------------------------------------------------------------------- small helpers
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save, atomically (common.files for everything else)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -62,18 +47,18 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def list_images(directory: Path) -> list[Path]:
     """Every .png/.jpg/.jpeg under `directory` (recursively), sorted; an error if there is none."""
     if not directory.is_dir():
-        raise FileNotFoundError(f"image directory {directory} does not exist")
+        raise MissingInputError(f"image directory {directory} does not exist")
     images = sorted(p for p in directory.rglob("*")
                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-        raise FileNotFoundError(f"no {'/'.join(IMAGE_SUFFIXES)} images under {directory}")
+        raise MissingInputError(f"no {'/'.join(IMAGE_SUFFIXES)} images under {directory}")
     return images
 
 
 def read_rgb(path: Path) -> np.ndarray:
     """H×W×3 uint8 RGB; a clear error naming the file when it is missing or not an image."""
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
+        raise MissingInputError(f"image {path} does not exist")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise BadImageError(f"cannot decode image {path}")
@@ -109,6 +94,72 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
         images = F.pad(images, (0, step_w, 0, step_h), mode="reflect")
         pad_h, pad_w = pad_h - step_h, pad_w - step_w
     return images
+
+
+# ----------------------------------------------------------------- model dirs: config + frames
+
+
+def read_config(out: Path) -> dict[str, Any]:
+    """What `fit` wrote to `out/config.json`; a clear error when fit has not run."""
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        raise MissingInputError(f"{path} not found: run the translator's fit into {out} first")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadInputError(f"{path}: not a translator config.json ({err})") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise BadInputError(f"{path}: not a translator config.json (a JSON object with a "
+                            "\"config\" mapping)")
+    return saved
+
+
+def model_files(out: Path, names: object, key: str) -> list[Path]:
+    """The files config.json lists under `key`; each must resolve inside the model dir `out`.
+
+    A config.json naming `../x.jpg`, an absolute path or a symlink out of `out` is an error:
+    a model directory is read as a unit, never as a pointer to other files.
+    """
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        raise BadInputError(f"{out / CONFIG_FILE}: {key!r} must be a list of file names")
+    model_dir = DatasetRoot(out)
+    paths = [out / name for name in names]
+    for name, path in zip(names, paths, strict=True):
+        problem = model_dir.outside(path)
+        if problem is not None:
+            raise BadInputError(f"{out / CONFIG_FILE}: {key} entry {name!r}: {problem} "
+                                "(the model directory)")
+    return paths
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """An image file as a 3×H×W float tensor in [0, 1]."""
+    return torch.from_numpy(read_rgb(Path(path))).permute(2, 0, 1).float().div(255.0)
+
+
+def pick_references(target: list[Path], count: int) -> list[Path]:
+    """A seeded choice (global torch RNG, seeded by the pipeline) of `count` target frames.
+
+    Sorting first makes the choice independent of the order the frames were listed in.
+    """
+    if not target:
+        raise ValueError("no target (real weather) frames given to fit")
+    if count < 1:
+        raise ValueError(f"need at least one reference frame, got count={count}")
+    ordered = sorted(Path(path) for path in target)
+    order = torch.randperm(len(ordered))[: min(count, len(ordered))]
+    return [ordered[int(i)] for i in order]
+
+
+def save_references(paths: list[Path], out: Path, stem: str = "reference") -> list[str]:
+    """Copy the chosen frames (bytes unchanged) into `out` atomically; returns the new names."""
+    names = []
+    for index, path in enumerate(paths):
+        read_rgb(path)  # fail now, naming the file, rather than at translate time
+        name = f"{stem}_{index:03d}{path.suffix.lower()}"
+        atomic_write_bytes(out / name, path.read_bytes())
+        names.append(name)
+    return names
 
 
 # --------------------------------------------------------------------------- translate_files

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from translators.io import atomic_write_json
+from common.files import atomic_write_json
 
 
 @dataclass

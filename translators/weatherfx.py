@@ -18,8 +18,8 @@ import torch
 
 from common.config import ParamError, build, check_int, check_range
 from common.errors import UserError
-from translators.fda import read_config
-from translators.io import atomic_write_json
+from common.files import atomic_write_json
+from translators.io import read_config
 
 WEATHERS = ("fog", "rain", "overcast")
 

@@ -21,8 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from common.config import ParamError, build, check_int, check_range
-from translators.fda import CONFIG_FILE, load_image, pick_references, read_config, save_references
-from translators.io import atomic_write_json
+from common.files import atomic_write_json
+from translators.io import (
+    CONFIG_FILE,
+    load_image,
+    model_files,
+    pick_references,
+    read_config,
+    save_references,
+)
 from translators.nst.style import LossWeights, style_grams, stylize
 from translators.nst.vgg import VGGFeatures, check_weights, layer_names
 
@@ -98,7 +105,8 @@ class NeuralStyleTransfer:
         saved = read_config(out)
         self.cfg = build(NSTConfig, saved["config"], f"{out / CONFIG_FILE}: config")
         self.device = torch.device(device)
-        self.style_images = [load_image(out / name).to(self.device) for name in saved["styles"]]
+        self.style_images = [load_image(path).to(self.device)
+                             for path in model_files(out, saved.get("styles"), "styles")]
         layers = list(dict.fromkeys(self.cfg.content_layers + self.cfg.style_layers))
         self.vgg = VGGFeatures(layers, self.cfg.weights).to(self.device)
         self._grams = {}
