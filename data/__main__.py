@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.errors import UserError
 from data.errors import BadInputError
 from data.manifest import IngestResult, write_manifest
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = ingest(args)
         write_manifest(result, args.out)
-    except (BadInputError, OSError) as err:
+    except (UserError, OSError) as err:  # OSError: the file system (disk full, permissions)
         print(f"error: {err}".replace("\n", " "), file=sys.stderr)
         return 2
     print(summary(result.report, args.out))
