@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from data.errors import BadImageError, BadInputError, SkipLog
+from data.errors import BadInputError, SkipLog
 from data.json_input import (
     OutOfRangeInteger,
     decode_at,
@@ -26,10 +26,10 @@ from data.manifest import (
     PathDisplay,
     TableBuilder,
     check_box,
+    image_size_or_skip,
     is_safe_relative,
     is_valid_text,
     progress,
-    read_image_size,
 )
 from data.roots import ALLOW_HINT, DatasetRoot
 
@@ -151,12 +151,8 @@ def read_bdd100k(labels_file: Path, images_dir: Path, class_map: dict[str, str],
             return None
         if not check_images:
             return display(path), 0, 0
-        try:
-            width, height = read_image_size(path)
-        except BadImageError as err:
-            log.skip("bad_image", path, line, str(err))
-            return None
-        return display(path), width, height
+        size = image_size_or_skip(path, log, line)
+        return None if size is None else (display(path), *size)
 
     result = _build(_iter_json_frames(labels_file), class_map, split, source,
                     resolve_image)

@@ -11,17 +11,18 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
-from data.errors import BadImageError, BadInputError, SkipLog
+from data.errors import BadInputError, SkipLog
 from data.manifest import (
     IngestResult,
     PathDisplay,
     TableBuilder,
     check_box,
+    image_size_or_skip,
     is_valid_text,
     progress,
-    read_image_size,
 )
 from data.numbers import is_frame_number, plain_float, plain_int
 from data.roots import DatasetRoot
@@ -52,6 +53,34 @@ def read_label_lines(path: Path, log: SkipLog) -> list[str] | None:
         log.skip("empty_label_file", path, None, "label file is empty")
         return None
     return text.splitlines()
+
+
+def _split_dirs(root: Path, split: str, images: str, labels: str, what: str,
+                allow_outside_root: bool) -> tuple[DatasetRoot, Path, Path]:
+    """The root's guard and the split's image and label directories, both checked inside it."""
+    guard = DatasetRoot(Path(root), allow_outside_root)
+    base = _find_split_dir(Path(root), split, labels)
+    image_dir, label_dir = base / images, base / labels
+    if not image_dir.is_dir():
+        raise BadInputError(f"{image_dir}: {what} missing")
+    guard.check_dir(image_dir)
+    guard.check_dir(label_dir)
+    return guard, image_dir, label_dir
+
+
+def field_rows(lines: list[str], expected: int, path: Path, log: SkipLog
+               ) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line with `expected` whitespace-separated fields;
+    any other line is a counted `wrong_field_count` skip."""
+    for number, text in enumerate(lines, start=1):
+        fields = text.split()
+        if not fields:
+            continue
+        if len(fields) != expected:
+            log.skip("wrong_field_count", path, number,
+                     f"{len(fields)} fields, expected {expected}")
+            continue
+        yield number, fields
 
 
 def list_files(directory: Path, suffixes: tuple[str, ...], log: SkipLog) -> dict[str, str]:
@@ -126,14 +155,8 @@ def read_kitti_detection(root: Path, class_map: dict[str, str], split: str = "tr
     A file or directory that resolves outside `root` is a skip or an error unless
     allow_outside_root (data/roots.py).
     """
-    root = Path(root)
-    guard = DatasetRoot(root, allow_outside_root)
-    base = _find_split_dir(root, split, "label_2")
-    image_dir, label_dir = base / "image_2", base / "label_2"
-    if not image_dir.is_dir():
-        raise BadInputError(f"{image_dir}: KITTI image directory missing")
-    guard.check_dir(image_dir)
-    guard.check_dir(label_dir)
+    guard, image_dir, label_dir = _split_dirs(root, split, "image_2", "label_2",
+                                              "KITTI image directory", allow_outside_root)
     log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     labels = list_files(label_dir, (".txt",), log)
     images = list_files(image_dir, IMAGE_SUFFIXES, log)
@@ -148,27 +171,19 @@ def read_kitti_detection(root: Path, class_map: dict[str, str], split: str = "tr
         label_path = label_dir / labels[stem]
         if guard.skipped_outside(image_path, log) or guard.skipped_outside(label_path, log):
             continue
-        try:
-            width, height = read_image_size(image_path)
-        except BadImageError as err:
-            log.skip("bad_image", image_path, None, str(err))
+        size = image_size_or_skip(image_path, log)
+        if size is None:
             continue
         lines = read_label_lines(label_path, log)
         if lines is None:
             continue
+        width, height = size
         table.add_image(stem, display(image_path), width, height, "kitti", split,
                         frame=int(stem) if is_frame_number(stem) else None)
-        for number, text in enumerate(lines, start=1):
-            fields = text.split()
-            if not fields:
-                continue
-            if len(fields) != DETECTION_FIELDS:
-                log.skip("wrong_field_count", label_path, number,
-                         f"{len(fields)} fields, expected {DETECTION_FIELDS}")
-                continue
+        for number, fields in field_rows(lines, DETECTION_FIELDS, label_path, log):
             parse_object(fields, stem, width, height, class_map, table, log, label_path, number,
                          None, truncation_is_level=False)
-    return table.build(log, "kitti", root=display(root), split=split)
+    return table.build(log, "kitti", root=display(Path(root)), split=split)
 
 
 def read_kitti_tracking(root: Path, class_map: dict[str, str],
@@ -181,14 +196,9 @@ def read_kitti_tracking(root: Path, class_map: dict[str, str],
     with no objects (KITTI tracking lists only frames that have objects). Two images of one
     frame number (`0003.png`, `000003.png`) are a `duplicate_frame` skip of the second.
     """
-    root = Path(root)
-    guard = DatasetRoot(root, allow_outside_root)
-    base = _find_split_dir(root, "training", "label_02")
-    label_dir, image_root = base / "label_02", base / "image_02"
-    if not image_root.is_dir():
-        raise BadInputError(f"{image_root}: KITTI tracking image directory missing")
-    guard.check_dir(label_dir)
-    guard.check_dir(image_root)
+    guard, image_root, label_dir = _split_dirs(root, "training", "image_02", "label_02",
+                                               "KITTI tracking image directory",
+                                               allow_outside_root)
     log, table, display = SkipLog(), TableBuilder(), PathDisplay()
     label_files = list_files(label_dir, (".txt",), log)
     available = sorted(set(label_files) | {d.name for d in image_root.iterdir() if d.is_dir()})
@@ -198,7 +208,8 @@ def read_kitti_tracking(root: Path, class_map: dict[str, str],
     if sequences is not None:
         unknown = [s for s in sequences if s not in available]
         if unknown:
-            raise BadInputError(f"{base}: KITTI tracking sequence(s) {unknown} not found")
+            raise BadInputError(f"{label_dir.parent}: KITTI tracking sequence(s) {unknown} "
+                                "not found")
         available = sorted(sequences)
     for sequence in progress(available, "kitti-tracking", unit="seq"):
         image_dir = image_root / sequence
@@ -206,7 +217,7 @@ def read_kitti_tracking(root: Path, class_map: dict[str, str],
             guard.check_dir(image_dir)
         _read_sequence(sequence, label_dir, label_files.get(sequence), image_dir,
                        class_map, table, log, display, guard)
-    return table.build(log, "kitti_tracking", root=display(root), split="training")
+    return table.build(log, "kitti_tracking", root=display(Path(root)), split="training")
 
 
 def _read_sequence(sequence: str, label_dir: Path, label_name: str | None, image_dir: Path,
@@ -224,14 +235,7 @@ def _read_sequence(sequence: str, label_dir: Path, label_name: str | None, image
     if lines is None:
         return
     frame_lines: dict[int, list[tuple[int, list[str]]]] = defaultdict(list)
-    for number, text in enumerate(lines, start=1):
-        fields = text.split()
-        if not fields:
-            continue
-        if len(fields) != TRACKING_FIELDS:
-            log.skip("wrong_field_count", label_path, number,
-                     f"{len(fields)} fields, expected {TRACKING_FIELDS}")
-            continue
+    for number, fields in field_rows(lines, TRACKING_FIELDS, label_path, log):
         try:
             frame = plain_int(fields[0])
             plain_int(fields[1])
@@ -254,13 +258,10 @@ def _read_sequence(sequence: str, label_dir: Path, label_name: str | None, image
     for frame in sorted(image_frames):
         stem = image_frames[frame]
         image_path = image_dir / images[stem]
-        if guard.skipped_outside(image_path, log):
+        size = guard.image_size(image_path, log)
+        if size is None:
             continue
-        try:
-            width, height = read_image_size(image_path)
-        except BadImageError as err:
-            log.skip("bad_image", image_path, None, str(err))
-            continue
+        width, height = size
         image_id = f"{sequence}/{frame:06d}"
         table.add_image(image_id, display(image_path), width, height, "kitti_tracking",
                         "training", sequence=sequence, frame=frame)

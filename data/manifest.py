@@ -259,6 +259,16 @@ def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | None:
         handle.seek(length - 2, os.SEEK_CUR)
 
 
+def image_size_or_skip(path: Path, log: SkipLog, line: int | None = None
+                       ) -> tuple[int, int] | None:
+    """(width, height) of an image, or None with a counted `bad_image` skip naming the file."""
+    try:
+        return read_image_size(path)
+    except BadImageError as err:
+        log.skip("bad_image", path, line, str(err))
+        return None
+
+
 def read_image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) from the image header, after checking the file is complete.
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from data.errors import BadInputError, SkipLog
+from data.manifest import image_size_or_skip
 
 ALLOW_PARAM = "data.allow_symlinks_outside_root"
 ALLOW_HINT = (f"set {ALLOW_PARAM}: true in params.yaml (or pass --allow-symlinks-outside-root) "
@@ -52,3 +53,8 @@ class DatasetRoot:
             return False
         log.skip("outside_root", file, line, f"{problem}; {ALLOW_HINT}")
         return True
+
+    def image_size(self, image: Path, log: SkipLog) -> tuple[int, int] | None:
+        """(width, height) of an image in a checked directory, or None with a counted skip:
+        `outside_root` if it escapes the root, `bad_image` if its header is unusable."""
+        return None if self.skipped_outside(image, log) else image_size_or_skip(image, log)

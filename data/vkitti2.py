@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data.errors import BadImageError, BadInputError, SkipLog
+from data.errors import BadInputError, SkipLog
 from data.kitti import IMAGE_SUFFIXES, read_label_lines
 from data.manifest import (
     IngestResult,
@@ -23,7 +23,6 @@ from data.manifest import (
     TableBuilder,
     check_box,
     progress,
-    read_image_size,
     select_images,
 )
 from data.numbers import plain_float, plain_int
@@ -202,13 +201,10 @@ def _read_variation(roots: tuple[DatasetRoot, DatasetRoot], scene: str, variatio
         desc = f"vkitti2 {scene}/{variation}/{camera}"
         for frame in progress(sorted(frames), desc):
             image_path = image_dir / frames[frame]
-            if rgb_root.skipped_outside(image_path, log):
+            size = rgb_root.image_size(image_path, log)
+            if size is None:
                 continue
-            try:
-                width, height = read_image_size(image_path)
-            except BadImageError as err:
-                log.skip("bad_image", image_path, None, str(err))
-                continue
+            width, height = size
             image_id = f"{scene}/{variation}/{camera}/{frame:05d}"
             table.add_image(image_id, display(image_path), width, height, "vkitti2", "training",
                             sequence=scene, frame=frame, variation=variation, camera=camera)

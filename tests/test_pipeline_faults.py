@@ -56,8 +56,9 @@ KILLS = [
 
 
 def env_for(cwd: Path) -> dict[str, str]:
+    # unbuffered: "Running stage ..." must reach the log when printed, not when a buffer fills
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-            "YOLO_CONFIG_DIR": str(cwd / ".yolo")}
+            "YOLO_CONFIG_DIR": str(cwd / ".yolo"), "PYTHONUNBUFFERED": "1"}
 
 
 def repro_killed_in(root: Path, stage: str, ready: Callable[[Path], bool]) -> str:
