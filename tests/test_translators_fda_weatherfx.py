@@ -93,16 +93,22 @@ def test_fda_fit_keeps_a_seeded_subset_of_the_target_frames(tmp_path, foggy_targ
         FourierDomainAdaptation().load(tmp_path / "missing", "cpu")
 
 
+def translate_twice(translator, path, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a batch of two copies of the frame, its translation), after checking that a second
+    translation under the same seed is byte-equal and of the same size."""
+    image = load_image(path)[None].repeat(2, 1, 1, 1)
+    torch.manual_seed(seed)
+    first = translator(image)
+    torch.manual_seed(seed)
+    assert torch.equal(first, translator(image))
+    assert first.shape == image.shape
+    return image, first
+
+
 def test_fda_is_seeded_keeps_size_and_takes_the_target_look(tmp_path, foggy_targets):
     translator = _fda(tmp_path, foggy_targets, beta=0.01)
     for path in FRAMES:
-        image = load_image(path)[None].repeat(2, 1, 1, 1)
-        torch.manual_seed(7)
-        first = translator(image)
-        torch.manual_seed(7)
-        second = translator(image)
-        assert first.shape == image.shape
-        assert torch.equal(first, second)  # byte-equal under the same seed
+        image, first = translate_twice(translator, path, seed=7)
         # both targets are brighter than KITTI: every frame's mean moves up, geometry stays
         assert (first.mean(dim=(1, 2, 3)) > image.mean(dim=(1, 2, 3)) + 0.1).all()
         assert 0.0 <= first.min() and first.max() <= 1.0
@@ -121,13 +127,7 @@ def test_weatherfx_is_seeded_and_keeps_size(tmp_path, weather):
     translator.load(out, torch.device("cpu"))
     assert translator.weather == weather
     for path in FRAMES:
-        image = load_image(path)[None].repeat(2, 1, 1, 1)
-        torch.manual_seed(0)
-        first = translator(image)
-        torch.manual_seed(0)
-        second = translator(image)
-        assert first.shape == image.shape
-        assert torch.equal(first, second)
+        image, first = translate_twice(translator, path, seed=0)
         assert not torch.equal(first[0], first[1])  # a fresh draw per frame
         assert (first - image).abs().mean() > 0.02
 
