@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.core import MAX_REPLICATES, EvalConfig, evaluate
+from evaluation.core import MAX_REPLICATES, EvalConfig
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
-from evaluation.recall import recall_breakdown, render_recall
-from evaluation.report import atomic_write_text, write_outputs
+from evaluation.report import atomic_write_text
+from evaluation.run import run_evaluation
 
 if TYPE_CHECKING:
     from data.manifest import IngestResult
@@ -131,13 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         ground_truth = _load_gt(args.gt, cfg.classes)
         # no known_images: evaluate() counts predictions of frames absent from GT itself
         predictions, read_report = load_predictions(args.pred, convention=cfg.convention)
-        result = evaluate(ground_truth.images, ground_truth.objects, predictions, cfg)
-        found = render_recall(recall_breakdown(ground_truth.images, ground_truth.objects,
-                                               predictions, cfg), cfg)
+        result, report = run_evaluation(ground_truth.images, ground_truth.objects, predictions,
+                                        cfg, args.out.parent, baseline=baseline,
+                                        metrics_name=args.out.name)
     except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
         print(f"evaluation: error: {err}", file=sys.stderr)
         return 2
-    write_outputs(result, args.out.parent, baseline, metrics_name=args.out.name, appendix=found)
     gt_skips = {k: v["count"] for k, v in ground_truth.report.get("skipped", {}).items()}
     print(f"GT {args.gt}: {len(ground_truth.images)} frames; skipped {gt_skips or 'none'}",
           file=sys.stderr)
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.metrics['unmatched_prediction_frames']} frame(s) not in GT "
           f"({result.metrics['n_predictions_unmatched_frames']} boxes, not scored)",
           file=sys.stderr)
-    print((args.out.parent / "report.md").read_text())
+    print(report)
     return 0
 
 

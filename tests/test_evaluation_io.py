@@ -268,7 +268,9 @@ def test_outputs_are_complete_deterministic_and_atomic(mot, tmp_path):
     write_outputs(result, tmp_path / "a")
     write_outputs(evaluate(images, gt, preds, EvalConfig()), tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["buckets.csv", "metrics.json", "pr_occlusion.csv", "report.md"]
+    assert names == ["buckets.csv", "buckets.png", "metrics.json", "pr_class.csv", "pr_class.png",
+                     "pr_occlusion.csv", "pr_occlusion.png", "pr_score.csv", "pr_score.png",
+                     "report.md"]
     for name in names:  # same inputs, byte-identical outputs; no temp files left behind
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == result.metrics

@@ -124,10 +124,10 @@ def test_report_md_carries_the_section_and_bad_threshold_is_a_clear_error(tmp_pa
     preds = frame([("a", "car", 0, 0, 40, 30, 0.9)])
     cfg = EvalConfig()
     result = evaluate(IMAGES, gt, preds, cfg)
-    write_outputs(result, tmp_path,
-                  appendix=render_recall(recall_breakdown(IMAGES, gt, preds, cfg), cfg))
+    section = render_recall(recall_breakdown(IMAGES, gt, preds, cfg), cfg)
+    written = write_outputs(result, tmp_path, appendix=section)
     report = (tmp_path / "report.md").read_text()
-    assert report.startswith(result.report)
+    assert report == written and report.endswith(section)
     assert "| car | visible | >= 16 px | 1 | 1 (100%) | 0 |" in report
     with pytest.raises(EvalInputError, match="evaluation.report_score"):
         recall_breakdown(IMAGES, gt, preds, EvalConfig(report_score=1.5))
