@@ -115,6 +115,35 @@ def _load_gt(path: Path, classes: list[str]) -> IngestResult:
     return frames_to_tables(frames, {c: c for c in classes}, split="val", source=str(path))
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def read_baseline(path: Path) -> dict:
+    """Another run's metrics JSON (this tool's or the stage's metrics.json), checked up front:
+    a bad one is one error line naming it, not a traceback halfway through the report."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: baseline metrics file not found")
+    try:
+        baseline = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise EvalInputError(f"{path}: baseline metrics file is not UTF-8 text ({err.reason} "
+                             f"at byte {err.start})") from err
+    except json.JSONDecodeError as err:
+        raise EvalInputError(f"{path}: baseline metrics file is not valid JSON (line "
+                             f"{err.lineno} column {err.colno}: {err.msg})") from err
+    if not isinstance(baseline, dict):
+        kind = _JSON_KINDS.get(type(baseline), type(baseline).__name__)
+        raise EvalInputError(f"{path}: baseline metrics file holds a JSON {kind}, expected an "
+                             "object like metrics.json")
+    for key in ("per_class", "occlusion", "weather", "timeofday"):
+        part = baseline.get(key, {})
+        if not isinstance(part, dict) or not all(isinstance(v, dict) for v in part.values()):
+            raise EvalInputError(f"{path}: baseline {key!r} is not an object of "
+                                 "{name: {...}} as in metrics.json")
+    return baseline
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
@@ -123,11 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _config(args, report_score=args.report_score,
                   report_small_height=args.report_small_height)
     try:
-        baseline = None
-        if args.baseline is not None:
-            if not args.baseline.is_file():
-                raise FileNotFoundError(f"{args.baseline}: baseline metrics file not found")
-            baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
+        if args.out.is_dir():
+            raise EvalInputError(f"--out {args.out}: is a directory; name the metrics JSON to "
+                                 f"write, e.g. {args.out / 'metrics.json'}")
+        baseline = None if args.baseline is None else read_baseline(args.baseline)
         ground_truth = _load_gt(args.gt, cfg.classes)
         # no known_images: evaluate() counts predictions of frames absent from GT itself
         predictions, read_report = load_predictions(args.pred, convention=cfg.convention)

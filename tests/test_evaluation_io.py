@@ -325,3 +325,29 @@ def test_cli_legacy_gt_buckets_and_errors(tmp_path, capsys):
     bad = write_json(tmp_path, [frame("x.jpg", label(score=None))], "bad.json")
     assert cli(["--gt", str(LEGACY), "--pred", str(bad), "--out", str(out)]) == 2
     assert "'score' missing" in capsys.readouterr().err
+
+
+def test_cli_bad_baseline_and_out_directory_are_one_line_errors(tmp_path, capsys):
+    """Each: exit 2 and one stderr line naming the file; nothing is written."""
+    out = tmp_path / "run" / "metrics.json"
+    args = ["--gt", str(LEGACY), "--pred", str(MOT / "bbox_predictions.json")]
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text('{"map50": 0.5,\n')
+    listed = tmp_path / "listed.json"
+    listed.write_text("[0.5, 0.6]\n")
+    cases = [
+        ([*args, "--out", str(out), "--baseline", str(invalid)],
+         f"evaluation: error: {invalid}: baseline metrics file is not valid JSON (line 2 "
+         "column 1: Expecting property name enclosed in double quotes)"),
+        ([*args, "--out", str(out), "--baseline", str(listed)],
+         f"evaluation: error: {listed}: baseline metrics file holds a JSON array, expected an "
+         "object like metrics.json"),
+        ([*args, "--out", str(tmp_path)],
+         f"evaluation: error: --out {tmp_path}: is a directory; name the metrics JSON to "
+         f"write, e.g. {tmp_path / 'metrics.json'}"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert cli(argv) == 2
+        assert capsys.readouterr().err == message + "\n"
+    assert not (tmp_path / "run").exists() and not (tmp_path / "metrics.json").exists()
