@@ -24,7 +24,7 @@ from evaluation.core import MAX_REPLICATES, EvalConfig
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
 from evaluation.report import atomic_write_text
-from evaluation.run import run_evaluation
+from evaluation.run import run_evaluation, skip_record
 
 if TYPE_CHECKING:
     from data.manifest import IngestResult
@@ -159,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         ground_truth = _load_gt(args.gt, cfg.classes)
         # no known_images: evaluate() counts predictions of frames absent from GT itself
         predictions, read_report = load_predictions(args.pred, convention=cfg.convention)
+        skipped = {"ground_truth": skip_record(str(args.gt),
+                                               ground_truth.report.get("skipped", {})),
+                   "predictions": skip_record(str(args.pred), read_report["skipped"])}
         result, report = run_evaluation(ground_truth.images, ground_truth.objects, predictions,
                                         cfg, args.out.parent, baseline=baseline,
-                                        metrics_name=args.out.name)
+                                        skipped=skipped, metrics_name=args.out.name)
     except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
         print(f"evaluation: error: {err}", file=sys.stderr)
         return 2

@@ -293,7 +293,13 @@ def test_cli_on_the_fixture_with_a_baseline(mot, tmp_path, capsys):
             str(MOT / "bbox_predictions.json"), "--out", str(out)]
     assert cli(args) == 0
     metrics = json.loads(out.read_text())
+    assert metrics.pop("skipped") == {
+        "ground_truth": {"source": str(MOT / "track_sample_anns.json"), "total": 0,
+                         "reasons": {}},
+        "predictions": {"source": str(MOT / "bbox_predictions.json"), "total": 0,
+                        "reasons": {"no_box2d": {"count": 0}}}}
     assert metrics == evaluate(images, gt, preds, EvalConfig()).metrics
+    assert "\nNo input was skipped.\n" in (out.parent / "report.md").read_text()
     baseline = tmp_path / "base.json"
     baseline.write_text(json.dumps({**metrics, "map50": metrics["map50"] - 0.1}))
     assert cli([*args, "--baseline", str(baseline), "--convention", "bdd"]) == 0
@@ -351,3 +357,24 @@ def test_cli_bad_baseline_and_out_directory_are_one_line_errors(tmp_path, capsys
         assert cli(argv) == 2
         assert capsys.readouterr().err == message + "\n"
     assert not (tmp_path / "run").exists() and not (tmp_path / "metrics.json").exists()
+
+
+def test_cli_records_skipped_ground_truth_in_metrics_and_report(tmp_path):
+    """A GT label the reader skips is counted, with its frame, in metrics.json and report.md."""
+    gt = write_json(tmp_path, [
+        {"name": "a.jpg", "labels": [{"id": "1", "category": "car",
+                                      "box2d": {"x1": 10, "y1": 10, "x2": 50, "y2": 40}},
+                                     {"id": "2", "category": "car",
+                                      "poly2d": [{"vertices": [[0, 0], [5, 5]]}]}]}], "gt.json")
+    pred = write_json(tmp_path, [frame("a.jpg", label(score=0.9))])
+    out = tmp_path / "run" / "metrics.json"
+    assert cli(["--gt", str(gt), "--pred", str(pred), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["skipped"]["ground_truth"] == {
+        "source": str(gt), "total": 1,
+        "reasons": {"no_box2d": {"count": 1, "examples": [
+            {"file": str(gt), "line": None, "detail": "a.jpg label #1: 'car' has no box2d"}]}}}
+    assert metrics["n_gt"] == 1 and metrics["map50"] == ONE
+    report = (out.parent / "report.md").read_text()
+    assert "## Skipped input (not evaluated)" in report
+    assert "| ground_truth | no_box2d | 1 | a.jpg label #1: 'car' has no box2d |" in report
