@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 def compare_main(argv: list[str]) -> int:
     # imported here: numba's start-up is not needed by the plain evaluation
     from evaluation.bootstrap import bootstrap_buckets
-    from evaluation.compare import compare, compare_json, render_compare
+    from evaluation.compare import compare, compare_json, forest_rows, render_compare
+    from evaluation.figures import forest_figure
 
     args = parse_compare_args(argv)
     cfg = _config(args)
@@ -203,7 +204,10 @@ def compare_main(argv: list[str]) -> int:
         print(f"evaluation compare: error: {err}", file=sys.stderr)
         return 2
     result = compare(args.names, samples, args.bootstrap, args.ci)
-    report = render_compare(result)
+    forest_figure(forest_rows(result), args.names,
+                  f"Δ mAP50 against {args.names[0]} ({100 * args.ci:g} % paired interval)",
+                  args.out / "forest.png")
+    report = render_compare(result) + "\n![Δ mAP50 with its interval](forest.png)\n"
     atomic_write_text(args.out / "compare.json", compare_json(result))
     atomic_write_text(args.out / "compare.md", report)
     print(report)
