@@ -5,10 +5,11 @@
         [--bootstrap 2000] [--ci 0.95] [--seed 0] --out DIR
 
 GT is any BDD100K labels file the data package reads (legacy, det_20 or Scalabel frames), with
-the toolkit's renames and ignored classes applied. The first form writes pr_occlusion.csv,
-buckets.csv and report.md next to --out; `compare` writes compare.json and compare.md into DIR:
-every bucket's mAP50 and mAP50:95 per run with a bootstrap interval, and each run's Δ against
-the first with a paired interval (the same resampled images for both).
+the toolkit's renames and ignored classes applied. The first form writes the plot tables
+(pr_occlusion, buckets, pr_class, pr_score .csv), report.md and its pictures (.png) next to
+--out; `compare` writes compare.json, compare.md and forest.png into DIR: every bucket's mAP50
+and mAP50:95 per run with a bootstrap interval, and each run's Δ against the first with a paired
+interval (the same resampled images for both).
 """
 
 from __future__ import annotations
