@@ -33,7 +33,7 @@ BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
 # while memory grows with it
 MAX_REPLICATES = 20_000
 # pr_score.csv's score thresholds: where to set the operating point
-SCORE_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+SCORE_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)  # 0.94, not 0.9400000000000001
 
 
 @dataclass
@@ -245,8 +245,9 @@ def score_sweep(matches: Matches, n_gt: int, t_index: int) -> pd.DataFrame:
     """Precision and recall of the detections scoring >= each SCORE_THRESHOLDS value, classes
     pooled, at IoU threshold t_index: the curve to pick an operating point from.
 
-    Detections matched to an ignore region count neither way (as in AP). Precision is empty
-    (NaN) above the top score, recall is empty without ground truth."""
+    Detections matched to an ignore region count neither way (as in AP). The table stops at
+    the top score: above it no detection is left and precision is undefined (a DVC chart would
+    draw an empty cell as 0). Recall is empty (NaN) without ground truth."""
     status = matches.status[t_index]
     kept = status != IGNORED
     score, is_tp = matches.score[kept], status[kept] == TP
@@ -255,10 +256,11 @@ def score_sweep(matches: Matches, n_gt: int, t_index: int) -> pd.DataFrame:
     tp_within = np.concatenate([[0], np.cumsum(is_tp)])  # TPs among the first n detections
     n_above = len(score) - np.searchsorted(score[::-1], SCORE_THRESHOLDS, side="left")
     tp_above = tp_within[n_above]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(n_above > 0, tp_above / n_above, np.nan)
-        recall = tp_above / n_gt if n_gt else np.full(len(n_above), np.nan)
-    return pd.DataFrame({"score": SCORE_THRESHOLDS, "precision": precision, "recall": recall})
+    left = n_above > 0
+    n_above, tp_above = n_above[left], tp_above[left]
+    recall = tp_above / n_gt if n_gt else np.full(len(n_above), np.nan)
+    return pd.DataFrame({"score": SCORE_THRESHOLDS[left], "precision": tp_above / n_above,
+                         "recall": recall})
 
 
 def evaluate(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,

@@ -44,8 +44,10 @@ def screenshot_offline(page: Path, profile: Path, png: Path, size: str = "1400,4
 
 
 def embed_calls(page_html: str) -> int:
-    """How many charts the page asks vega-embed to draw (dvc-render: one call per chart)."""
-    return len(re.findall(r"vegaEmbed\('#[^']+', spec\);", page_html))
+    """How many charts the page asks vega-embed to draw: dvc-render's one <div> per chart with
+    its vegaEmbed call (not the example calls inside the vendored library's own code)."""
+    return len(re.findall(r"""<div id = "([^"]+)">\s*<script type = "text/javascript">\s*"""
+                          r"""var spec = .*?vegaEmbed\('#\1', spec\);""", page_html, re.DOTALL))
 
 
 def drawn_charts(dom: str) -> list[str]:

@@ -16,9 +16,10 @@ from evaluation import EvalConfig, EvalInputError, evaluate, write_outputs
 from evaluation.recall import recall_breakdown, render_recall
 
 
-def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Series:
-    """For every non-ignored GT row of an evaluated class: did pycocotools match it (IoU >=
-    cfg.iou) to a detection of its class scoring >= cfg.report_score?"""
+def run_cocoeval(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> tuple[COCOeval,
+                                                                                  dict]:
+    """pycocotools' COCOeval at cfg.iou (area "all", cfg.max_dets) after evaluate(), and the
+    objects-table row of each COCO annotation id."""
     ids = {name: i + 1 for i, name in enumerate(sorted(gt["image_id"].unique()))}
     cats = {name: k + 1 for k, name in enumerate(cfg.classes)}
     annotations, ann_row = [], {}
@@ -44,6 +45,13 @@ def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Ser
         ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
         ev.params.maxDets = [cfg.max_dets]
         ev.evaluate()
+    return ev, ann_row
+
+
+def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Series:
+    """For every non-ignored GT row of an evaluated class: did pycocotools match it (IoU >=
+    cfg.iou) to a detection of its class scoring >= cfg.report_score?"""
+    ev, ann_row = run_cocoeval(gt, preds, cfg)
     found = {}
     for image in (e for e in ev.evalImgs if e is not None):
         score_of = dict(zip(image["dtIds"], image["dtScores"], strict=True))
