@@ -150,6 +150,8 @@ def render_report(summary: dict, study: StudyParams, arms: list[str], record: di
             cells += [_delta(entry["delta"].get(a)) for a in arms[1:]]
             lines.append(f"| {key} | {entry['n_images']} | " + " | ".join(cells) + " |")
         lines.append("")
+        if metric == "map50" and len(arms) > 1:  # write_forest draws it next to report.md
+            lines += ["![Δ mAP50 with its interval, per bucket and arm](forest.png)", ""]
     lines += ["## Experiments", "",
               "| experiment | arm | seed | state | mAP50 | run time | note |",
               "|---|---|---:|---|---:|---:|---|"]
