@@ -1,6 +1,7 @@
 """Exact, fast, bucketed detection evaluation (COCO AP, pycocotools-identical, vectorised).
 
-In the graph: `evaluate(images, gt, predictions, cfg)` then `write_outputs(result, out_dir)`.
+The stage and the CLI both call `run_evaluation(images, gt, predictions, cfg, out_dir)`
+(evaluation/run.py): `evaluate` computes, `write_outputs` writes and renders report.md.
 Standalone: `python -m evaluation --gt GT.json --pred PRED.json --out metrics.json`.
 """
 
@@ -8,6 +9,7 @@ from evaluation.core import EvalConfig, EvalResult, evaluate
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
 from evaluation.report import write_outputs
+from evaluation.run import run_evaluation
 
 __all__ = ["EvalConfig", "EvalInputError", "EvalResult", "evaluate", "load_predictions",
-           "write_outputs"]
+           "run_evaluation", "write_outputs"]

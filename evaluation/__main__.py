@@ -5,10 +5,11 @@
         [--bootstrap 2000] [--ci 0.95] [--seed 0] --out DIR
 
 GT is any BDD100K labels file the data package reads (legacy, det_20 or Scalabel frames), with
-the toolkit's renames and ignored classes applied. The first form writes pr_occlusion.csv,
-buckets.csv and report.md next to --out; `compare` writes compare.json and compare.md into DIR:
-every bucket's mAP50 and mAP50:95 per run with a bootstrap interval, and each run's Δ against
-the first with a paired interval (the same resampled images for both).
+the toolkit's renames and ignored classes applied. The first form writes the plot tables
+(pr_occlusion, buckets, pr_class, pr_score .csv), report.md and its pictures (.png) next to
+--out; `compare` writes compare.json, compare.md and forest.png into DIR: every bucket's mAP50
+and mAP50:95 per run with a bootstrap interval, and each run's Δ against the first with a paired
+interval (the same resampled images for both).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.core import MAX_REPLICATES, EvalConfig, evaluate
+from evaluation.core import MAX_REPLICATES, EvalConfig
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
-from evaluation.recall import recall_breakdown, render_recall
-from evaluation.report import atomic_write_text, write_outputs
+from evaluation.report import atomic_write_text
+from evaluation.run import run_evaluation, skip_record
 
 if TYPE_CHECKING:
     from data.manifest import IngestResult
@@ -115,6 +116,35 @@ def _load_gt(path: Path, classes: list[str]) -> IngestResult:
     return frames_to_tables(frames, {c: c for c in classes}, split="val", source=str(path))
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def read_baseline(path: Path) -> dict:
+    """Another run's metrics JSON (this tool's or the stage's metrics.json), checked up front:
+    a bad one is one error line naming it, not a traceback halfway through the report."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: baseline metrics file not found")
+    try:
+        baseline = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise EvalInputError(f"{path}: baseline metrics file is not UTF-8 text ({err.reason} "
+                             f"at byte {err.start})") from err
+    except json.JSONDecodeError as err:
+        raise EvalInputError(f"{path}: baseline metrics file is not valid JSON (line "
+                             f"{err.lineno} column {err.colno}: {err.msg})") from err
+    if not isinstance(baseline, dict):
+        kind = _JSON_KINDS.get(type(baseline), type(baseline).__name__)
+        raise EvalInputError(f"{path}: baseline metrics file holds a JSON {kind}, expected an "
+                             "object like metrics.json")
+    for key in ("per_class", "occlusion", "weather", "timeofday"):
+        part = baseline.get(key, {})
+        if not isinstance(part, dict) or not all(isinstance(v, dict) for v in part.values()):
+            raise EvalInputError(f"{path}: baseline {key!r} is not an object of "
+                                 "{name: {...}} as in metrics.json")
+    return baseline
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
@@ -123,21 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _config(args, report_score=args.report_score,
                   report_small_height=args.report_small_height)
     try:
-        baseline = None
-        if args.baseline is not None:
-            if not args.baseline.is_file():
-                raise FileNotFoundError(f"{args.baseline}: baseline metrics file not found")
-            baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
+        if args.out.is_dir():
+            raise EvalInputError(f"--out {args.out}: is a directory; name the metrics JSON to "
+                                 f"write, e.g. {args.out / 'metrics.json'}")
+        baseline = None if args.baseline is None else read_baseline(args.baseline)
         ground_truth = _load_gt(args.gt, cfg.classes)
         # no known_images: evaluate() counts predictions of frames absent from GT itself
         predictions, read_report = load_predictions(args.pred, convention=cfg.convention)
-        result = evaluate(ground_truth.images, ground_truth.objects, predictions, cfg)
-        found = render_recall(recall_breakdown(ground_truth.images, ground_truth.objects,
-                                               predictions, cfg), cfg)
+        skipped = {"ground_truth": skip_record(str(args.gt),
+                                               ground_truth.report.get("skipped", {})),
+                   "predictions": skip_record(str(args.pred), read_report["skipped"])}
+        result, report = run_evaluation(ground_truth.images, ground_truth.objects, predictions,
+                                        cfg, args.out.parent, baseline=baseline,
+                                        skipped=skipped, metrics_name=args.out.name)
     except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
         print(f"evaluation: error: {err}", file=sys.stderr)
         return 2
-    write_outputs(result, args.out.parent, baseline, metrics_name=args.out.name, appendix=found)
     gt_skips = {k: v["count"] for k, v in ground_truth.report.get("skipped", {}).items()}
     print(f"GT {args.gt}: {len(ground_truth.images)} frames; skipped {gt_skips or 'none'}",
           file=sys.stderr)
@@ -146,14 +177,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.metrics['unmatched_prediction_frames']} frame(s) not in GT "
           f"({result.metrics['n_predictions_unmatched_frames']} boxes, not scored)",
           file=sys.stderr)
-    print((args.out.parent / "report.md").read_text())
+    print(report)
     return 0
 
 
 def compare_main(argv: list[str]) -> int:
     # imported here: numba's start-up is not needed by the plain evaluation
     from evaluation.bootstrap import bootstrap_buckets
-    from evaluation.compare import compare, compare_json, render_compare
+    from evaluation.compare import compare, compare_json, forest_rows, render_compare
+    from evaluation.figures import forest_figure
 
     args = parse_compare_args(argv)
     cfg = _config(args)
@@ -173,7 +205,10 @@ def compare_main(argv: list[str]) -> int:
         print(f"evaluation compare: error: {err}", file=sys.stderr)
         return 2
     result = compare(args.names, samples, args.bootstrap, args.ci)
-    report = render_compare(result)
+    forest_figure(forest_rows(result), args.names,
+                  f"Δ mAP50 against {args.names[0]} ({100 * args.ci:g} % paired interval)",
+                  args.out / "forest.png")
+    report = render_compare(result) + "\n![Δ mAP50 with its interval](forest.png)\n"
     atomic_write_text(args.out / "compare.json", compare_json(result))
     atomic_write_text(args.out / "compare.md", report)
     print(report)

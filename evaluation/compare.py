@@ -85,3 +85,10 @@ def render_compare(result: dict) -> str:
 
 def compare_json(result: dict) -> str:
     return json.dumps(result, indent=2, allow_nan=False) + "\n"
+
+
+def forest_rows(result: dict) -> list[dict]:
+    """One row per (bucket, run after the first): Δ mAP50 with its paired interval."""
+    return [{"bucket": key, "arm": name, **{k: entry["delta_map50"][name][k]
+                                             for k in ("value", "lo", "hi")}}
+            for key, entry in result["buckets"].items() for name in result["names"][1:]]

@@ -10,8 +10,10 @@ import pandas as pd
 
 from common.config import ParamError, check_int, check_range
 from evaluation.ap import (
+    IGNORED,
     IOU_THRESHOLDS,
     RECALL_THRESHOLDS,
+    TP,
     BoxArrays,
     Matches,
     match_detections,
@@ -31,6 +33,8 @@ BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
 # paired-bootstrap replicates (evaluation/bootstrap.py): beyond this the intervals stop moving,
 # while memory grows with it
 MAX_REPLICATES = 20_000
+# pr_score.csv's score thresholds: where to set the operating point
+SCORE_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)  # 0.94, not 0.9400000000000001
 
 
 @dataclass
@@ -64,7 +68,8 @@ class EvalResult:
     metrics: dict  # the DESIGN.md metrics schema (+ counts at top level)
     pr_occlusion: pd.DataFrame  # recall + one precision column per occlusion bucket (101 rows)
     buckets: pd.DataFrame  # bucket, map50, n_images (every occlusion/weather/timeofday bucket)
-    report: str  # report.md without a baseline
+    pr_class: pd.DataFrame  # recall + one precision column per class, all images (101 rows)
+    pr_score: pd.DataFrame  # score, precision, recall: classes pooled, detections >= score
     config: EvalConfig = field(default_factory=EvalConfig)  # what produced it (for the report)
 
 
@@ -229,11 +234,31 @@ def class_ap(arrays: EvalArrays, cfg: EvalConfig, thresholds: list[float]) -> np
                      for t in range(len(thresholds))])
 
 
+def score_sweep(matches: Matches, n_gt: int, t_index: int) -> pd.DataFrame:
+    """Precision and recall of the detections scoring >= each SCORE_THRESHOLDS value, classes
+    pooled, at IoU threshold t_index: the curve to pick an operating point from.
+
+    Detections matched to an ignore region count neither way (as in AP). The table stops at
+    the top score: above it no detection is left and precision is undefined (a DVC chart would
+    draw an empty cell as 0). Recall is empty (NaN) without ground truth."""
+    status = matches.status[t_index]
+    kept = status != IGNORED
+    score, is_tp = matches.score[kept], status[kept] == TP
+    order = np.argsort(-score, kind="stable")
+    score, is_tp = score[order], is_tp[order]
+    tp_within = np.concatenate([[0], np.cumsum(is_tp)])  # TPs among the first n detections
+    n_above = len(score) - np.searchsorted(score[::-1], SCORE_THRESHOLDS, side="left")
+    tp_above = tp_within[n_above]
+    left = n_above > 0
+    n_above, tp_above = n_above[left], tp_above[left]
+    recall = tp_above / n_gt if n_gt else np.full(len(n_above), np.nan)
+    return pd.DataFrame({"score": SCORE_THRESHOLDS[left], "precision": tp_above / n_above,
+                         "recall": recall})
+
+
 def evaluate(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,
              cfg: EvalConfig) -> EvalResult:
     """COCO AP (pycocotools-exact) overall, per class and per occlusion/weather/time bucket."""
-    from evaluation.report import render_report  # report imports this module's types
-
     arrays = to_arrays(images, gt, predictions, cfg)
     gt_arrays, dt_arrays, image_table = arrays.gt, arrays.dt, arrays.images
     n_images, n_classes = len(image_table), len(cfg.classes)
@@ -246,7 +271,8 @@ def evaluate(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,
     matches = match_detections(gt_arrays, dt_arrays, n_images, n_classes, thresholds,
                                cfg.max_dets)
 
-    ap_main = precision_curves(matches, gt_arrays, n_classes, t_main).mean(axis=1)
+    class_curves = precision_curves(matches, gt_arrays, n_classes, t_main)
+    ap_main = class_curves.mean(axis=1)
     ap_range = np.mean([precision_curves(matches, gt_arrays, n_classes, t).mean(axis=1)
                         for t in range(len(IOU_THRESHOLDS))], axis=0)
     n_gt = np.bincount(gt_arrays.cls[~gt_arrays.crowd], minlength=n_classes)
@@ -281,4 +307,7 @@ def evaluate(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,
         bucket_rows += [(f"{column}:{name}", values["map50"], values["n_images"])
                         for name, values in metrics[column].items()]
     buckets = pd.DataFrame(bucket_rows, columns=["bucket", "map50", "n_images"])
-    return EvalResult(metrics, pr_occlusion, buckets, render_report(metrics, cfg), cfg)
+    pr_class = pd.DataFrame({"recall": RECALL_THRESHOLDS,
+                             **{c: class_curves[k] for k, c in enumerate(cfg.classes)}})
+    pr_score = score_sweep(matches, int(n_gt.sum()), t_main)
+    return EvalResult(metrics, pr_occlusion, buckets, pr_class, pr_score, cfg)

@@ -1,16 +1,25 @@
-"""metrics.json, the DVC plot CSVs and report.md, each written atomically."""
+"""metrics.json, the DVC plot CSVs, the report's pictures and report.md, each written atomically.
+
+write_outputs is the one writer: it renders report.md once, from the metrics it writes.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from evaluation.core import EvalConfig, EvalResult
+import pandas as pd
+
+from evaluation import figures
+from evaluation.core import EvalConfig, EvalResult
 
 BUCKET_GROUPS = ("occlusion", "weather", "timeofday")
+# the DVC plot tables (dvc.yaml `plots`) and the pictures report.md shows next to its table
+TABLES = ("pr_occlusion.csv", "buckets.csv", "pr_class.csv", "pr_score.csv")
+PICTURES = {"pr_occlusion.png": "PR curve per occlusion bucket", "buckets.png": "mAP50 per bucket",
+            "pr_class.png": "PR curve per class", "pr_score.png": "precision and recall against "
+            "the score threshold", "delta.png": "Δ mAP50 against the baseline"}
 
 
 def _fmt(value: float | None) -> str:
@@ -43,9 +52,9 @@ def _lookup(metrics: dict, label: str) -> float | None:
 
 
 def render_report(metrics: dict, cfg: EvalConfig | None = None,
-                  baseline: dict | None = None) -> str:
+                  baseline: dict | None = None, pictures: tuple[str, ...] = ()) -> str:
     """Markdown table: bucket | baseline | this run | Δ with a baseline metrics dict, else
-    bucket | mAP50 | images | GT."""
+    bucket | mAP50 | images | GT; then the `pictures` (PICTURES names, next to report.md)."""
     lines = ["# Detection evaluation", ""]
     if cfg is not None:
         lines += [f"COCO AP at IoU {cfg.iou} (101 recall points, max {cfg.max_dets} detections "
@@ -67,7 +76,25 @@ def render_report(metrics: dict, cfg: EvalConfig | None = None,
             if label.startswith("AP50 "):
                 n_gt = metrics["per_class"][label[len("AP50 "):]]["n_gt"]
             lines.append(f"| {label} | {_fmt(value)} | {images} | {n_gt} |")
+    if pictures:
+        lines += ["", " ".join(f"![{PICTURES[name]}]({name})" for name in pictures)]
     return "\n".join(lines) + "\n"
+
+
+def render_skipped(skipped: dict) -> str:
+    """report.md's account of the input left out, so no figure is read as covering all of it."""
+    lines = []
+    for part, record in skipped.items():
+        for reason, entry in record["reasons"].items():
+            if entry["count"]:
+                example = (entry.get("examples") or [{}])[0].get("detail", "")
+                lines.append(f"| {part} | {reason} | {entry['count']} | {example} |")
+    if not lines:
+        return "\nNo input was skipped.\n"
+    return "\n".join(["", "## Skipped input (not evaluated)", "",
+                      f"Source: {', '.join(r['source'] for r in skipped.values())}.", "",
+                      "| input | reason | count | first example |", "|---|---|---:|---|",
+                      *lines]) + "\n"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -91,20 +118,42 @@ def metrics_json(metrics: dict) -> str:
     return json.dumps(metrics, indent=2, allow_nan=False) + "\n"
 
 
+def _csv(table: pd.DataFrame) -> str:
+    # an empty cell (not NaN) where there is no value, e.g. a bucket without ground truth
+    return table.to_csv(index=False, na_rep="", lineterminator="\n")
+
+
+def write_pictures(result: EvalResult, out_dir: Path,
+                   baseline: dict | None = None) -> tuple[str, ...]:
+    """The PNGs report.md embeds (figures.py); returns their PICTURES names."""
+    figures.pr_figure(result.pr_occlusion, "PR curve per occlusion bucket",
+                      out_dir / "pr_occlusion.png")
+    figures.bucket_figure(result.buckets, out_dir / "buckets.png")
+    figures.pr_figure(result.pr_class, "PR curve per class (all images)", out_dir / "pr_class.png")
+    figures.score_figure(result.pr_score, result.config.report_score, out_dir / "pr_score.png")
+    names = ("pr_occlusion.png", "buckets.png", "pr_class.png", "pr_score.png")
+    if baseline is None:
+        (out_dir / "delta.png").unlink(missing_ok=True)  # no stale picture of an old comparison
+        return names
+    rows = [(label, None if value is None or _lookup(baseline, label) is None
+             else value - _lookup(baseline, label))
+            for label, value, _ in _rows(result.metrics) if label != "mAP50:95 (all images)"]
+    figures.delta_figure(rows, "the baseline", out_dir / "delta.png")
+    return (*names, "delta.png")
+
+
 def write_outputs(result: EvalResult, out_dir: Path, baseline: dict | None = None, *,
-                  metrics_name: str = "metrics.json", appendix: str = "") -> None:
-    """metrics.json, pr_occlusion.csv, buckets.csv and report.md (+ `appendix`, e.g. the
-    recall section of evaluation/recall.py) under out_dir (atomic each)."""
+                  metrics_name: str = "metrics.json", appendix: str = "") -> str:
+    """metrics.json, the TABLES, the PICTURES and report.md (+ `appendix`, e.g. the recall
+    section of evaluation/recall.py) under out_dir, atomic each; returns report.md's text."""
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / metrics_name, metrics_json(result.metrics))
-    # empty cell (not NaN) for a bucket without ground truth
-    atomic_write_text(out_dir / "pr_occlusion.csv",
-                      result.pr_occlusion.to_csv(index=False, na_rep="", lineterminator="\n"))
-    atomic_write_text(out_dir / "buckets.csv",
-                      result.buckets.to_csv(index=False, na_rep="", lineterminator="\n"))
-    report = result.report if baseline is None else render_report(result.metrics, result.config,
-                                                                  baseline)
-    atomic_write_text(out_dir / "report.md", report + appendix)
+    for name in TABLES:
+        atomic_write_text(out_dir / name, _csv(getattr(result, name.removesuffix(".csv"))))
+    pictures = write_pictures(result, out_dir, baseline)
+    report = render_report(result.metrics, result.config, baseline, pictures) + appendix
+    atomic_write_text(out_dir / "report.md", report)
+    return report
 
 
 def _fmt3(value: float | None) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from data import read_manifest
-from evaluation import evaluate, load_predictions, write_outputs
-from evaluation.recall import recall_breakdown, render_recall
-from evaluation.report import render_held_out
+from evaluation import load_predictions
+from evaluation.run import run_evaluation, skip_record
 from pipeline.common import EVAL, INGEST, PREDICT, run_stage
 from pipeline.params import load_params
 
@@ -18,15 +17,16 @@ def main(argv: list[str]) -> None:
     images = bdd.images[bdd.images["split"] == "val"]
     gt = bdd.objects[bdd.objects["image_id"].isin(images["image_id"])]
     # all predictions go in: evaluate() counts (and reports) frames that are not in the GT
-    predictions, _ = load_predictions(PREDICT / "predictions.json")
-    result = evaluate(images, gt, predictions, params.evaluation)
-    found = render_recall(recall_breakdown(images, gt, predictions, params.evaluation),
-                          params.evaluation)
+    predictions, read_report = load_predictions(PREDICT / "predictions.json")
     held_out = json.loads((PREDICT / "held_out.json").read_text())
-    result.metrics["held_out"] = held_out
-    appendix = found + render_held_out(held_out, result.metrics["map50"])
-    write_outputs(result, EVAL, appendix=appendix)
-    print(result.report + appendix)
+    # what ingest left out of the val split (a bad box, a missing image): metrics.json says so
+    val = bdd.report.get("val", {})
+    skipped = {"ground_truth": skip_record(val.get("source", str(INGEST / "bdd100k")),
+                                           val.get("skipped", {})),
+               "predictions": skip_record(read_report["file"], read_report["skipped"])}
+    _, report = run_evaluation(images, gt, predictions, params.evaluation, EVAL,
+                               held_out=held_out, skipped=skipped)
+    print(report)
 
 
 if __name__ == "__main__":

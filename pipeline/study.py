@@ -151,6 +151,8 @@ def render_report(summary: dict, study: StudyParams, arms: list[str], record: di
             cells += [_delta(entry["delta"].get(a)) for a in arms[1:]]
             lines.append(f"| {key} | {entry['n_images']} | " + " | ".join(cells) + " |")
         lines.append("")
+        if metric == "map50" and len(arms) > 1:  # write_forest draws it next to report.md
+            lines += ["![Δ mAP50 with its interval, per bucket and arm](forest.png)", ""]
     lines += ["## Experiments", "",
               "| experiment | arm | seed | state | mAP50 | run time | note |",
               "|---|---|---:|---|---:|---:|---|"]
@@ -177,10 +179,7 @@ def forest_rows(summary: dict, arms: list[str]) -> list[dict]:
 
 def write_forest(rows: list[dict], arms: list[str], out: Path) -> None:
     """forest.csv (one row per bucket and arm: Δ mAP50, lo, hi) and forest.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from evaluation.figures import forest_figure  # matplotlib: only where a picture is drawn
 
     with (out / "forest.csv").open("w") as csv:
         csv.write("bucket,arm,label,delta,lo,hi,verdict\n")
@@ -188,28 +187,8 @@ def write_forest(rows: list[dict], arms: list[str], out: Path) -> None:
             csv.write(",".join([r["bucket"], r["arm"], r["label"]]
                                + ["" if r[k] is None else repr(r[k])
                                   for k in ("value", "lo", "hi")] + [r["verdict"]]) + "\n")
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.22 * max(1, len(rows))))
-    colours = {arm: f"C{i}" for i, arm in enumerate(arms[1:])}
-    for y, r in enumerate(rows):
-        lo = r["value"] - (r["lo"] if r["lo"] is not None else r["value"])
-        hi = (r["hi"] if r["hi"] is not None else r["value"]) - r["value"]
-        ax.errorbar(r["value"], -y, xerr=[[lo], [hi]], fmt="o", ms=4, capsize=2,
-                    color=colours[r["arm"]], label=r["arm"])
-    ax.axvline(0.0, color="k", lw=0.8)
-    # a bucket's name once, in the middle of its arms' rows; a thin line between buckets
-    groups: dict[str, list[int]] = {}
-    for y, r in enumerate(rows):
-        groups.setdefault(r["bucket"], []).append(y)
-    ax.set_yticks([-float(np.mean(ys)) for ys in groups.values()], list(groups), fontsize=7)
-    for ys in list(groups.values())[1:]:
-        ax.axhline(-(ys[0] - 0.5), color="0.85", lw=0.6)
-    ax.set_xlabel(f"Δ mAP50 against {arms[0]} (CI: seeds, then images)")
-    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-    if handles:
-        ax.legend(handles.values(), handles.keys(), fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(out / "forest.png", dpi=120)
-    plt.close(fig)
+    forest_figure(rows, arms, f"Δ mAP50 against {arms[0]} (CI: seeds, then images)",
+                  out / "forest.png")
 
 
 def one_world(runs: list[Run], baseline: str) -> tuple[str | None, str | None]:

@@ -20,6 +20,7 @@ from evaluation.bootstrap import (
     seeds_then_images,
     verdict,
 )
+from evaluation.compare import forest_rows
 from evaluation.core import EvalConfig, evaluate
 from tests.test_evaluation import MOT, oracle_metrics, worlds
 
@@ -241,6 +242,14 @@ def test_compare_cli_writes_the_documented_shape(tmp_path):
     assert occ["map50"]["half"]["value"] == half_m["occlusion"]["0-5"]["map50"]
     report = (tmp_path / "out" / "compare.md").read_text()
     assert "| all | 202 |" in report and "verdict" in report
+    # the forest plot of Δ with its interval, next to the tables
+    assert report.endswith("\n![Δ mAP50 with its interval](forest.png)\n")
+    assert (tmp_path / "out" / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = forest_rows(result)
+    assert len(rows) == len(result["buckets"])  # one run after the reference: a row per bucket
+    assert rows[0] == {"bucket": next(iter(result["buckets"])), "arm": "half",
+                       **{k: v for k, v in next(iter(result["buckets"].values()))[
+                           "delta_map50"]["half"].items() if k != "p_positive"}}
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -274,7 +274,9 @@ def test_outputs_are_complete_deterministic_and_atomic(mot, tmp_path):
     write_outputs(result, tmp_path / "a")
     write_outputs(evaluate(images, gt, preds, EvalConfig()), tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["buckets.csv", "metrics.json", "pr_occlusion.csv", "report.md"]
+    assert names == ["buckets.csv", "buckets.png", "metrics.json", "pr_class.csv", "pr_class.png",
+                     "pr_occlusion.csv", "pr_occlusion.png", "pr_score.csv", "pr_score.png",
+                     "report.md"]
     for name in names:  # same inputs, byte-identical outputs; no temp files left behind
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == result.metrics
@@ -297,7 +299,13 @@ def test_cli_on_the_fixture_with_a_baseline(mot, tmp_path, capsys):
             str(MOT / "bbox_predictions.json"), "--out", str(out)]
     assert cli(args) == 0
     metrics = json.loads(out.read_text())
+    assert metrics.pop("skipped") == {
+        "ground_truth": {"source": str(MOT / "track_sample_anns.json"), "total": 0,
+                         "reasons": {}},
+        "predictions": {"source": str(MOT / "bbox_predictions.json"), "total": 0,
+                        "reasons": {"no_box2d": {"count": 0}}}}
     assert metrics == evaluate(images, gt, preds, EvalConfig()).metrics
+    assert "\nNo input was skipped.\n" in (out.parent / "report.md").read_text()
     baseline = tmp_path / "base.json"
     baseline.write_text(json.dumps({**metrics, "map50": metrics["map50"] - 0.1}))
     assert cli([*args, "--baseline", str(baseline), "--convention", "bdd"]) == 0
@@ -329,3 +337,50 @@ def test_cli_legacy_gt_buckets_and_errors(tmp_path, capsys):
     bad = write_json(tmp_path, [frame("x.jpg", label(score=None))], "bad.json")
     assert cli(["--gt", str(LEGACY), "--pred", str(bad), "--out", str(out)]) == 2
     assert "'score' missing" in capsys.readouterr().err
+
+
+def test_cli_bad_baseline_and_out_directory_are_one_line_errors(tmp_path, capsys):
+    """Each: exit 2 and one stderr line naming the file; nothing is written."""
+    out = tmp_path / "run" / "metrics.json"
+    args = ["--gt", str(LEGACY), "--pred", str(MOT / "bbox_predictions.json")]
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text('{"map50": 0.5,\n')
+    listed = tmp_path / "listed.json"
+    listed.write_text("[0.5, 0.6]\n")
+    cases = [
+        ([*args, "--out", str(out), "--baseline", str(invalid)],
+         f"evaluation: error: {invalid}: baseline metrics file is not valid JSON (line 2 "
+         "column 1: Expecting property name enclosed in double quotes)"),
+        ([*args, "--out", str(out), "--baseline", str(listed)],
+         f"evaluation: error: {listed}: baseline metrics file holds a JSON array, expected an "
+         "object like metrics.json"),
+        ([*args, "--out", str(tmp_path)],
+         f"evaluation: error: --out {tmp_path}: is a directory; name the metrics JSON to "
+         f"write, e.g. {tmp_path / 'metrics.json'}"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert cli(argv) == 2
+        assert capsys.readouterr().err == message + "\n"
+    assert not (tmp_path / "run").exists() and not (tmp_path / "metrics.json").exists()
+
+
+def test_cli_records_skipped_ground_truth_in_metrics_and_report(tmp_path):
+    """A GT label the reader skips is counted, with its frame, in metrics.json and report.md."""
+    gt = write_json(tmp_path, [
+        {"name": "a.jpg", "labels": [{"id": "1", "category": "car",
+                                      "box2d": {"x1": 10, "y1": 10, "x2": 50, "y2": 40}},
+                                     {"id": "2", "category": "car",
+                                      "poly2d": [{"vertices": [[0, 0], [5, 5]]}]}]}], "gt.json")
+    pred = write_json(tmp_path, [frame("a.jpg", label(score=0.9))])
+    out = tmp_path / "run" / "metrics.json"
+    assert cli(["--gt", str(gt), "--pred", str(pred), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["skipped"]["ground_truth"] == {
+        "source": str(gt), "total": 1,
+        "reasons": {"no_box2d": {"count": 1, "examples": [
+            {"file": str(gt), "line": None, "detail": "a.jpg label #1: 'car' has no box2d"}]}}}
+    assert metrics["n_gt"] == 1 and metrics["map50"] == ONE
+    report = (out.parent / "report.md").read_text()
+    assert "## Skipped input (not evaluated)" in report
+    assert "| ground_truth | no_box2d | 1 | a.jpg label #1: 'car' has no box2d |" in report

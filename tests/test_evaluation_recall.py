@@ -17,9 +17,10 @@ from evaluation import EvalConfig, evaluate, write_outputs
 from evaluation.recall import recall_breakdown, render_recall
 
 
-def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Series:
-    """For every non-ignored GT row of an evaluated class: did pycocotools match it (IoU >=
-    cfg.iou) to a detection of its class scoring >= cfg.report_score?"""
+def run_cocoeval(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> tuple[COCOeval,
+                                                                                  dict]:
+    """pycocotools' COCOeval at cfg.iou (area "all", cfg.max_dets) after evaluate(), and the
+    objects-table row of each COCO annotation id."""
     ids = {name: i + 1 for i, name in enumerate(sorted(gt["image_id"].unique()))}
     cats = {name: k + 1 for k, name in enumerate(cfg.classes)}
     annotations, ann_row = [], {}
@@ -45,6 +46,13 @@ def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Ser
         ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
         ev.params.maxDets = [cfg.max_dets]
         ev.evaluate()
+    return ev, ann_row
+
+
+def coco_found(gt: pd.DataFrame, preds: pd.DataFrame, cfg: EvalConfig) -> pd.Series:
+    """For every non-ignored GT row of an evaluated class: did pycocotools match it (IoU >=
+    cfg.iou) to a detection of its class scoring >= cfg.report_score?"""
+    ev, ann_row = run_cocoeval(gt, preds, cfg)
     found = {}
     for image in (e for e in ev.evalImgs if e is not None):
         score_of = dict(zip(image["dtIds"], image["dtScores"], strict=True))
@@ -125,10 +133,10 @@ def test_report_md_carries_the_section_and_bad_threshold_is_a_clear_error(tmp_pa
     preds = frame([("a", "car", 0, 0, 40, 30, 0.9)])
     cfg = EvalConfig()
     result = evaluate(IMAGES, gt, preds, cfg)
-    write_outputs(result, tmp_path,
-                  appendix=render_recall(recall_breakdown(IMAGES, gt, preds, cfg), cfg))
+    section = render_recall(recall_breakdown(IMAGES, gt, preds, cfg), cfg)
+    written = write_outputs(result, tmp_path, appendix=section)
     report = (tmp_path / "report.md").read_text()
-    assert report.startswith(result.report)
+    assert report == written and report.endswith(section)
     assert "| car | visible | >= 16 px | 1 | 1 (100%) | 0 |" in report
     with pytest.raises(ParamError, match=r"report_score: must be in \[0, 1\], got 1.5"):
         EvalConfig(report_score=1.5)

@@ -171,6 +171,7 @@ def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
     assert f"{np.mean(none):.3f} ± {np.std(none, ddof=1):.3f}" in row
     assert f"{delta['value']:+.3f} [{delta['lo']:+.3f}, {delta['hi']:+.3f}]" in row
     assert "## mAP50:95" in report and "| weather/" in report and "| occlusion/11+ |" in report
+    assert "\n![Δ mAP50 with its interval, per bucket and arm](forest.png)\n\n## mAP50:95" in report
     assert "### study-fda-s3-x (failed)" in report and "boom: the log's last line" in report
 
     rows = forest_rows(summary, ["none", "fda"])

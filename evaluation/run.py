@@ -1,0 +1,45 @@
+"""The one evaluation run both entry points call (the `evaluate` stage and `python -m
+evaluation`): evaluate computes, recall_breakdown adds what it finds, write_outputs renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.core import EvalConfig, EvalResult, evaluate
+from evaluation.recall import recall_breakdown, render_recall
+from evaluation.report import render_held_out, render_skipped, write_outputs
+
+
+def skip_record(source: str, skipped: dict) -> dict:
+    """metrics.json's record of one input's skips: {"source", "total", "reasons": {reason:
+    {"count", "examples"?}}}, from a data reader's report["skipped"] (counts with file/line/detail
+    examples) or load_predictions' (plain counts)."""
+    reasons = {reason: entry if isinstance(entry, dict) else {"count": int(entry)}
+               for reason, entry in sorted(skipped.items())}
+    return {"source": source, "total": sum(e["count"] for e in reasons.values()),
+            "reasons": reasons}
+
+
+def run_evaluation(images: pd.DataFrame, gt: pd.DataFrame, predictions: pd.DataFrame,
+                   cfg: EvalConfig, out_dir: Path, *, baseline: dict | None = None,
+                   held_out: dict | None = None, skipped: dict | None = None,
+                   metrics_name: str = "metrics.json") -> tuple[EvalResult, str]:
+    """Evaluate and write every output under out_dir; returns the result and report.md's text.
+
+    held_out: the detector's own validation (the stage's predict/held_out.json), kept in
+    metrics.json under "held_out". skipped: {input: skip_record(...)}, kept under "skipped",
+    so that a figure computed on less than the user gave says so.
+    """
+    result = evaluate(images, gt, predictions, cfg)
+    appendix = render_recall(recall_breakdown(images, gt, predictions, cfg), cfg)
+    if held_out is not None:
+        result.metrics["held_out"] = held_out
+        appendix += render_held_out(held_out, result.metrics["map50"])
+    if skipped is not None:
+        result.metrics["skipped"] = skipped
+        appendix += render_skipped(skipped)
+    report = write_outputs(result, out_dir, baseline, metrics_name=metrics_name,
+                           appendix=appendix)
+    return result, report
