@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.errors import MissingInputError, UserError
 from evaluation.core import MAX_REPLICATES, EvalConfig
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
@@ -124,7 +125,7 @@ def read_baseline(path: Path) -> dict:
     """Another run's metrics JSON (this tool's or the stage's metrics.json), checked up front:
     a bad one is one error line naming it, not a traceback halfway through the report."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: baseline metrics file not found")
+        raise MissingInputError(f"{path}: baseline metrics file not found")
     try:
         baseline = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         result, report = run_evaluation(ground_truth.images, ground_truth.objects, predictions,
                                         cfg, args.out.parent, baseline=baseline,
                                         skipped=skipped, metrics_name=args.out.name)
-    except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
+    except (UserError, OSError) as err:  # OSError: the file system (permissions, disk full)
         print(f"evaluation: error: {err}", file=sys.stderr)
         return 2
     gt_skips = {k: v["count"] for k, v in ground_truth.report.get("skipped", {}).items()}
@@ -201,7 +202,7 @@ def compare_main(argv: list[str]) -> int:
         samples = bootstrap_buckets(ground_truth.images, ground_truth.objects, predictions, cfg,
                                     n_boot=args.bootstrap, seed=args.seed,
                                     progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError, bad JSON
+    except (UserError, OSError) as err:  # OSError: the file system (permissions, disk full)
         print(f"evaluation compare: error: {err}", file=sys.stderr)
         return 2
     result = compare(args.names, samples, args.bootstrap, args.ci)
