@@ -22,6 +22,7 @@ from data.sample import SampleConfig
 from detection import DetectorConfig
 from evaluation import EvalConfig, EvalInputError
 from evaluation.core import MAX_REPLICATES, check_config
+from evaluation.gap import GapConfig
 
 WEATHERS = ("fog", "rain", "overcast")
 # vKITTI2 variation name -> the BDD100K `weather` attribute value of the matching real frames.
@@ -144,6 +145,7 @@ class Params:
     dataset: DatasetParams = field(default_factory=DatasetParams)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
+    gap: GapConfig = field(default_factory=GapConfig)  # stage gap: the domain gap, label-free
     study: StudyParams = field(default_factory=StudyParams)
 
     def translator_config(self) -> Any:
