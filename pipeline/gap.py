@@ -83,7 +83,7 @@ def main(argv: list[str]) -> None:
                     "imgsz": cfg.imgsz, "weather": {}}
     for weather in params.weathers:
         bdd_weather = bdd[bdd["weather"] == BDD_WEATHER[weather]]
-        translated = read_manifest(TRANSLATE / weather).images
+        translated = read_manifest(TRANSLATE / weather / "manifest").images
         sets = {
             "target": cache.get(f"bdd val {weather}", _paths(bdd_weather, "val")),
             "source": cache.get("vkitti2 clone", clone),
