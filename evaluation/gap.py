@@ -224,8 +224,8 @@ def load_torchvision_extractor(arch: str, weights: Path, device: str = "auto") -
         raise EvalInputError(f"--backbone {arch}: {err}") from None
     try:
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0]
+    except Exception as err:  # torch.load raises whatever its unpickler meets (struct.error, ...)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise EvalInputError(f"{weights}: not a {arch} state dict ({first})") from None
     for head in ("fc", "classifier", "head", "heads"):
         if hasattr(net, head):

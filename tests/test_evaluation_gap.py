@@ -26,6 +26,7 @@ from evaluation.gap import (
     input_size,
     kernel_inception_distance,
     load_extractor,
+    load_torchvision_extractor,
     mmd2_unbiased,
     share_closed,
 )
@@ -194,6 +195,25 @@ def test_extractor_is_the_sppf_layer(checkpoint):
     extractor = load_extractor(checkpoint, "cpu")
     assert extractor.name == "YOLO SPPF (layer 9, 256 channels, global mean pool)"
     assert extractor.meta["layer"] == 9 and len(extractor.checkpoint_sha256) == 64
+
+
+def test_a_torchvision_backbone_from_a_local_state_dict(frames, tmp_path):
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    extractor = load_torchvision_extractor("resnet18", weights, "cpu")
+    assert extractor.name == "torchvision resnet18 (head removed, 512 features)"
+    cfg = GapConfig(batch=3, device="cpu")
+    paths = frame_paths(frames["bright"])
+    first = extract_features(extractor, paths, cfg, progress=False).values
+    assert first.shape == (6, 512)
+    assert np.array_equal(first, extract_features(extractor, paths, cfg, progress=False).values)
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(EvalInputError, match=r"junk\.pth: not a resnet18 state dict \("):
+        load_torchvision_extractor("resnet18", tmp_path / "junk.pth", "cpu")
 
 
 def test_frames_are_resized_to_the_width_in_proportion_to_the_stride():
