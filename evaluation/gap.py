@@ -268,8 +268,8 @@ class Features:
 def extract_features(extractor: Extractor, paths: list[Path], cfg: GapConfig,
                      label: str = "features", progress: bool = True) -> Features:
     """Pooled features of every readable frame (a missing or undecodable one is skipped and
-    named). Frames are decoded two at a time in threads; a batch holds frames of one size, so
-    a frame's feature does not depend on its neighbours' sizes."""
+    named). Frames are decoded in two threads, a window of four batches at a time; a batch
+    holds frames of one size, so a frame's feature does not depend on its neighbours' sizes."""
     rows: dict[int, np.ndarray] = {}
     skipped: list[str] = []
     pending: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
@@ -282,9 +282,15 @@ def extract_features(extractor: Extractor, paths: list[Path], cfg: GapConfig,
         for (index, _), row in zip(items, out.double().cpu().numpy(), strict=True):
             rows[index] = row
 
+    def decoded(pool: ThreadPoolExecutor):
+        # a window of a few batches at a time: memory stays bounded whatever the frame count
+        window = 4 * cfg.batch
+        for start in range(0, len(paths), window):
+            yield from pool.map(lambda p: _load(p, cfg.imgsz), paths[start:start + window])
+
     with ThreadPoolExecutor(2) as pool, tqdm(total=len(paths), desc=label, unit="img",
                                              disable=not progress) as bar:
-        for index, image in enumerate(pool.map(lambda p: _load(p, cfg.imgsz), paths)):
+        for index, image in enumerate(decoded(pool)):
             bar.update(1)
             if image is None:
                 skipped.append(str(paths[index]))
