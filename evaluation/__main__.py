@@ -238,6 +238,9 @@ def gap_main(argv: list[str]) -> int:
             paths = evenly_spaced(frame_paths(source), cfg.max_frames)
             sets[name] = (source, extract_features(extractor, paths, cfg, f"gap {name}",
                                                    progress=not args.quiet))
+            if len(sets[name][1].paths) < 2:
+                raise EvalInputError(f"--{name} {source}: {len(sets[name][1].paths)} readable "
+                                     "frame(s); both scores need at least 2")
         scores = gap_scores(sets["a"][1].values, sets["b"][1].values, cfg)
     except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError
         print(f"evaluation gap: error: {err}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -295,3 +296,15 @@ def test_cli_missing_folder_is_one_line_and_exit_2(checkpoint, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"evaluation gap: error: {tmp_path / 'nowhere'}: not a directory of images or a manifest")
+
+
+def test_cli_with_one_readable_frame_is_one_line_and_exit_2(checkpoint, frames, tmp_path):
+    (tmp_path / "one").mkdir()
+    shutil.copy(frames["dark"] / "00.jpg", tmp_path / "one" / "00.jpg")
+    proc = cli("--model", str(checkpoint), "--a", str(frames["bright"]), "--b",
+               str(tmp_path / "one"), "--out", str(tmp_path / "g.json"), "--device", "cpu",
+               "--quiet")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"evaluation gap: error: --b {tmp_path / 'one'}: 1 readable frame(s); both scores need "
+        "at least 2")
