@@ -93,6 +93,7 @@ def gap_points(summary: dict, gaps: dict[tuple[str, int], dict | None],
 def gap_prediction(summary: dict, gaps: dict[tuple[str, int], dict | None], arms: list[str],
                    n_boot: int, ci: float) -> dict:
     """study.json's `gap`: the points, ρ per weather and score, and which detectors measured."""
+    gaps = {key: gap for key, gap in gaps.items() if key[0] != ORACLE}  # not a translator
     points = gap_points(summary, gaps, arms)
     rho: dict = {}
     for weather, rows in points.items():

@@ -156,8 +156,11 @@ def test_a_gap_that_orders_the_gains_predicts_them():
 def test_runs_measured_with_different_detectors_are_flagged_and_missing_ones_named():
     gaps = all_gaps({"fda": "def"})
     gaps[("weatherfx", 1)] = None
+    gaps[("oracle", 0)] = gap_json(0.9, "its own")  # not a translator: neither point nor reference
+    gaps[("oracle", 1)] = None
     result = gap_prediction(summary_of(MAP50), gaps, ARMS, n_boot=100, ci=0.95)
     assert result["missing"] == ["weatherfx-s1"]
+    assert [r["sha256"] for r in result["references"]] == ["abc", "def"]
     assert result["spearman"]["fog"]["kid_closed"]["n_points"] == 5
     report = "\n".join(render_gap(result))
     assert "**2 different reference detectors**" in report
