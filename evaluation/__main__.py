@@ -3,13 +3,16 @@
     python -m evaluation --gt GT.json --pred PRED.json --out metrics.json
     python -m evaluation compare --gt GT.json --pred A.json --pred B.json [--names a,b]
         [--bootstrap 2000] [--ci 0.95] [--seed 0] --out DIR
+    python -m evaluation gap --model best.pt --a DIR_OR_MANIFEST --b DIR_OR_MANIFEST --out gap.json
+        [--backbone ARCH --weights STATE_DICT] [--imgsz 320] [--batch 16] [--device auto]
 
 GT is any BDD100K labels file the data package reads (legacy, det_20 or Scalabel frames), with
 the toolkit's renames and ignored classes applied. The first form writes the plot tables
 (pr_occlusion, buckets, pr_class, pr_score .csv), report.md and its pictures (.png) next to
 --out; `compare` writes compare.json, compare.md and forest.png into DIR: every bucket's mAP50
 and mAP50:95 per run with a bootstrap interval, and each run's Δ against the first with a paired
-interval (the same resampled images for both).
+interval (the same resampled images for both). `gap` writes the Fréchet distance and KID between
+two sets of frames in a detector's feature space (evaluation/gap.py).
 """
 
 from __future__ import annotations
@@ -150,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
         return compare_main(argv[1:])
+    if argv[:1] == ["gap"]:
+        return gap_main(argv[1:])
     args = parse_args(argv)
     cfg = _config(args, report_score=args.report_score,
                   report_small_height=args.report_small_height)
@@ -213,6 +218,81 @@ def compare_main(argv: list[str]) -> int:
     atomic_write_text(args.out / "compare.json", compare_json(result))
     atomic_write_text(args.out / "compare.md", report)
     print(report)
+    return 0
+
+
+def parse_gap_args(argv: list[str]) -> argparse.Namespace:
+    from evaluation.gap import GapConfig
+
+    defaults = GapConfig()
+    parser = argparse.ArgumentParser(prog="python -m evaluation gap",
+                                     description="Fréchet distance and KID between two sets of "
+                                                 "frames, in a detector's feature space.")
+    parser.add_argument("--model", type=Path, help="YOLO checkpoint: its SPPF output, pooled")
+    parser.add_argument("--backbone", help="instead: a torchvision architecture, e.g. resnet18")
+    parser.add_argument("--weights", type=Path, help="the --backbone's local state-dict file")
+    parser.add_argument("--a", type=Path, required=True, help="directory of images or manifest")
+    parser.add_argument("--b", type=Path, required=True, help="directory of images or manifest")
+    parser.add_argument("--out", type=Path, required=True, help="JSON to write")
+    parser.add_argument("--imgsz", type=int, default=defaults.imgsz, help="resize width")
+    parser.add_argument("--batch", type=int, default=defaults.batch)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=defaults.device)
+    parser.add_argument("--max-frames", type=int, default=0,
+                        help="at most this many frames per set, evenly spaced (0 = all)")
+    parser.add_argument("--kid-subset", type=int, default=defaults.kid_subset)
+    parser.add_argument("--kid-subsets", type=int, default=defaults.kid_subsets)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if (args.model is None) == (args.backbone is None):
+        parser.error("give --model (a YOLO checkpoint) or --backbone with --weights")
+    if args.backbone and args.weights is None:
+        parser.error("--backbone needs --weights (a local state dict; nothing is downloaded)")
+    return args
+
+
+def gap_main(argv: list[str]) -> int:
+    from evaluation.gap import (
+        GapConfig,
+        evenly_spaced,
+        extract_features,
+        frame_paths,
+        gap_scores,
+        load_extractor,
+        load_torchvision_extractor,
+    )
+
+    args = parse_gap_args(argv)
+    try:
+        cfg = GapConfig(imgsz=args.imgsz, batch=args.batch, device=args.device,
+                        max_frames=args.max_frames, kid_subset=args.kid_subset,
+                        kid_subsets=args.kid_subsets)
+        extractor = (load_extractor(args.model, cfg.device) if args.model else
+                     load_torchvision_extractor(args.backbone, args.weights, cfg.device))
+        sets = {}
+        for name in ("a", "b"):
+            source = getattr(args, name)
+            paths = evenly_spaced(frame_paths(source), cfg.max_frames)
+            sets[name] = (source, extract_features(extractor, paths, cfg, f"gap {name}",
+                                                   progress=not args.quiet))
+            if len(sets[name][1].paths) < 2:
+                raise EvalInputError(f"--{name} {source}: {len(sets[name][1].paths)} readable "
+                                     "frame(s); both scores need at least 2")
+        scores = gap_scores(sets["a"][1].values, sets["b"][1].values, cfg)
+    except (ValueError, FileNotFoundError) as err:  # EvalInputError, BadInputError
+        print(f"evaluation gap: error: {err}", file=sys.stderr)
+        return 2
+    result = {"features": extractor.name, **extractor.meta,
+              "checkpoint_sha256": extractor.checkpoint_sha256, "imgsz": cfg.imgsz, **scores}
+    for name, (source, feats) in sets.items():
+        result[name] = {"source": str(source), "n_frames": len(feats.paths),
+                        "n_skipped": len(feats.skipped), "skipped": feats.skipped[:20]}
+        if feats.skipped:
+            print(f"evaluation gap: skipped {len(feats.skipped)} unreadable frame(s) of --{name}, "
+                  f"e.g. {feats.skipped[0]}", file=sys.stderr)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    kid_sd = "" if scores["kid_sd"] is None else f" ± {scores['kid_sd']:.4g}"
+    print(f"FD {scores['fd']:.4f}  KID {scores['kid']:.4g}{kid_sd}  "
+          f"({len(sets['a'][1].paths)} vs {len(sets['b'][1].paths)} frames; {extractor.name})")
     return 0
 
 

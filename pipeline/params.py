@@ -23,6 +23,7 @@ from data.sample import SampleConfig
 from detection import DetectorConfig
 from evaluation import EvalConfig
 from evaluation.core import MAX_REPLICATES
+from evaluation.gap import GapConfig
 
 WEATHERS = ("fog", "rain", "overcast")
 # vKITTI2 variation name -> the BDD100K `weather` attribute value of the matching real frames.
@@ -177,6 +178,7 @@ class Params:
     dataset: DatasetParams = field(default_factory=DatasetParams)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
+    gap: GapConfig = field(default_factory=GapConfig)  # stage gap: the domain gap, label-free
     study: StudyParams = field(default_factory=StudyParams)
 
     def __post_init__(self) -> None:

@@ -31,6 +31,7 @@ from evaluation.bootstrap import (
 )
 from pipeline.common import OUTPUTS, run_stage
 from pipeline.params import ParamError, StudyParams, load_params, with_study_set
+from pipeline.study_gap import gap_prediction, read_gap, render_gap
 from pipeline.study_grid import (
     ORACLE,
     Cell,
@@ -153,6 +154,7 @@ def render_report(summary: dict, study: StudyParams, arms: list[str], record: di
         lines.append("")
         if metric == "map50" and len(arms) > 1:  # write_forest draws it next to report.md
             lines += ["![Δ mAP50 with its interval, per bucket and arm](forest.png)", ""]
+    lines += render_gap(record.get("gap"))
     lines += ["## Experiments", "",
               "| experiment | arm | seed | state | mAP50 | run time | note |",
               "|---|---|---:|---|---:|---:|---|"]
@@ -226,6 +228,7 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, seconds
                              "bootstrap": study.bootstrap, "ci": study.ci},
                     "wall_time": wall, "experiments": []}
     runs, predictions = [], []
+    gaps: dict[tuple[str, int], dict | None] = {}  # each run's outputs/gap/gap.json
     for cell in cells:
         exp = {"name": cell.name, "arm": cell.arm, "seed": cell.seed, "state": "missing",
                "rev": None, "seconds": seconds.get(cell.name)}
@@ -243,6 +246,7 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, seconds
             exp.update(map50=run.map50, world=run.world, predictions=run.predictions_hash)
             runs.append(run)
             predictions.append(table)
+            gaps[(cell.arm, cell.seed)] = read_gap(done[0].rev)
         elif entries:
             exp.update(state=entries[0].state, rev=entries[0].rev)
             if entries[0].state == "failed":
@@ -266,6 +270,8 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, seconds
         samples = bootstrap_buckets(images, gt, predictions, cfg, n_boot=study.bootstrap,
                                     seed=SEED, progress=False)
         summary = summarize(runs, samples, study, arms)
+        record["gap"] = gap_prediction(summary, {(r.cell.arm, r.cell.seed): gaps[
+            (r.cell.arm, r.cell.seed)] for r in runs}, arms, study.bootstrap, study.ci)
     record["metrics"] = summary
     with atomic_dir(out_dir) as tmp:
         (tmp / "study.json").write_text(json.dumps(record, indent=1) + "\n")

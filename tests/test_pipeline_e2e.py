@@ -77,7 +77,7 @@ def ingest_lock(repo: Path) -> dict:
 def test_dvc_graph_end_to_end(repo: Path):
     out = run(repo, "dvc", "repro")
     for stage in ("ingest", "translator_train@fog", "translate@overcast", "build_dataset",
-                  "train_detector", "predict", "evaluate"):
+                  "train_detector", "gap", "predict", "evaluate"):
         assert f"Running stage '{stage}'" in out
     assert "WARNING" not in out, out  # e.g. an empty persistent out: a user reads it as trouble
 
@@ -102,6 +102,18 @@ def test_dvc_graph_end_to_end(repo: Path):
     curves = list((repo / "outputs/detector/dvclive/plots/metrics").rglob("*.tsv"))
     assert curves and all(len(c.read_text().splitlines()) == 1 + 2 for c in curves)
 
+    # the domain gap, per weather, in the run's own detector's features (gap.reference_model)
+    gap_bytes = (repo / "outputs/gap/gap.json").read_bytes()
+    gap = json.loads(gap_bytes)
+    assert gap["reference_model"] == "outputs/detector/model/best.pt"
+    assert gap["features"] == "YOLO SPPF (layer 9, 256 channels, global mean pool)"
+    for weather in ("fog", "rain", "overcast"):
+        entry = gap["weather"][weather]
+        # 4 BDD val and 3 BDD train frames per weather; 8 clone frames, each translated
+        assert entry["frames"] == {"target": 4, "source": 8, "translated": 8, "floor": 3}
+        assert all(math.isfinite(entry["fd"][k]) and entry["fd"][k] >= 0 for k in entry["fd"])
+        assert 0.0 < entry["edge_similarity"] <= 1.0
+
     # nothing changed -> nothing runs
     again = run(repo, "dvc", "repro")
     assert "Running stage" not in again
@@ -112,6 +124,8 @@ def test_dvc_graph_end_to_end(repo: Path):
     ingest_outs = ingest_lock(repo)["outs"]
     run(repo, "dvc", "repro", "-f")
     assert (repo / "outputs/eval/metrics.json").read_bytes() == first
+    assert json.loads((repo / "outputs/gap/gap.json").read_text()) == gap  # byte for byte:
+    assert (repo / "outputs/gap/gap.json").read_bytes() == gap_bytes
     # and ingest's output hashes the same: its reports name the final paths, not the temp dir's
     assert ingest_lock(repo)["outs"] == ingest_outs
     report = (repo / "outputs/ingest/kitti/report.json").read_text()
@@ -156,6 +170,7 @@ def test_dvc_graph_end_to_end(repo: Path):
     assert all(name in shown for name in ("none", "nst", "fda", "weatherfx"))
     diff = run(repo, "dvc", "metrics", "diff", "--all", "none", "nst")
     assert "occlusion.le5.map50" in diff and "occlusion.11+.map50" in diff
+    assert "weather.fog.fd.translated" in diff and "weather.fog.kid_closed" in diff
 
     # the in-domain oracle: the BDD-like train frames replace KITTI + vKITTI2, val stays unseen
     out = run(repo, "dvc", "exp", "run", "-n", "oracle", "-S", "dataset.train_on=bdd100k",

@@ -264,6 +264,18 @@ def test_study_split_over_two_clones_and_collected_in_a_third(
     assert all(names[arm] in report for arm in ("none", "fda", "oracle"))
     assert "| all | 16 |" in report and "oracle (in-domain)" in report
     assert (c / "outputs/study/forest.png").stat().st_size > 0
+    # the gap: each translator run's own gap.json (read at its rev) against its Δ mAP50; the
+    # oracle is no translator; one seed per arm is too few points for a ρ
+    for weather in ("fog", "rain", "overcast"):
+        points = study["gap"]["points"][weather]
+        assert [(p["arm"], p["seed"]) for p in points] == [("none", 0), ("fda", 0)]
+        gap = json.loads(dvc.api.read("outputs/gap/gap.json", repo=str(c),
+                                      rev=found[names["fda"]]["rev"]))
+        assert points[1]["kid_closed"] == gap["weather"][weather]["kid_closed"]
+        assert points[0]["delta_map50"] == 0.0
+        assert study["gap"]["spearman"][weather]["kid_closed"]["rho"] is None
+    assert "## Does the label-free gap predict the gain?" in report
+    assert "**2 different reference detectors**" in report  # each run's own best.pt
     assert len((c / "outputs/study/forest.csv").read_text().splitlines()) > 1
 
     # the pulled experiments are the finished grid: a full run there queues nothing
