@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import json
 
-from evaluation.bootstrap import (
-    BucketSamples,
-    delta_summary,
-    finite_or_none,
-    percentile_interval,
-    verdict,
-)
+from evaluation.bootstrap import BucketSamples
+from evaluation.intervals import delta_summary, finite_or_none, percentile_interval, verdict
 
 METRICS = ("map50", "map50_95")
 

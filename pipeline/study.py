@@ -22,13 +22,8 @@ import numpy as np
 import yaml
 
 from common.files import atomic_dir
-from evaluation.bootstrap import (
-    BucketSamples,
-    bootstrap_buckets,
-    finite_or_none,
-    seeds_then_images,
-    verdict,
-)
+from evaluation.bootstrap import BucketSamples, bootstrap_buckets
+from evaluation.intervals import finite_or_none, seeds_then_images, verdict
 from pipeline.common import OUTPUTS, run_stage
 from pipeline.params import ParamError, StudyParams, load_params, with_study_set
 from pipeline.study_gap import gap_prediction, read_gap, render_gap

@@ -15,7 +15,7 @@ import json
 import numpy as np
 from scipy.stats import rankdata
 
-from evaluation.bootstrap import finite_or_none, percentile_interval
+from evaluation.intervals import finite_or_none, percentile_interval
 from pipeline.params import BDD_WEATHER
 from pipeline.study_grid import ORACLE
 

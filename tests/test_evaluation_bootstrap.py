@@ -13,15 +13,10 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from evaluation.bootstrap import (
-    _bucket_masks,
-    _draw_weights,
-    bootstrap_buckets,
-    seeds_then_images,
-    verdict,
-)
+from evaluation.bootstrap import _bucket_masks, _draw_weights, bootstrap_buckets
 from evaluation.compare import forest_rows
 from evaluation.core import EvalConfig, evaluate
+from evaluation.intervals import seeds_then_images, verdict
 from tests.test_evaluation import MOT, oracle_metrics, worlds
 
 REPO = Path(__file__).resolve().parents[1]
