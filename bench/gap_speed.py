@@ -28,14 +28,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.runtime import resolve_device  # noqa: E402
 from evaluation.gap import (  # noqa: E402
     GapConfig,
-    _device,
     _load,
     extract_features,
     frame_paths,
     gap_scores,
     load_extractor,
+    seeded_checkpoint,
 )
 
 
@@ -48,26 +49,11 @@ def write_frames(root: Path, count: int) -> list[Path]:
     return frame_paths(root)
 
 
-def seeded_checkpoint(path: Path) -> Path:
-    from detection.env import configure_ultralytics
-
-    configure_ultralytics()
-    from ultralytics import YOLO
-
-    yolo = YOLO("yolov5n.yaml")
-    torch.manual_seed(0)
-    for module in yolo.model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    yolo.save(path)
-    return path
-
-
 def plain_detector_pass(model: Path, paths: list[Path], cfg: GapConfig) -> float:
     """Seconds for decode + resize + the full detector forward on every frame, same batches."""
     from ultralytics import YOLO
 
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     net = YOLO(str(model), task="detect").model.float().eval().to(device)
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:  # decoded as extract_features decodes

@@ -161,6 +161,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def seeded_checkpoint(path: Path, arch: str = "yolov5n.yaml", seed: int = 0) -> Path:
+    """A YOLO checkpoint built from an architecture yaml (nothing downloaded) with seeded
+    He-normal conv weights, for tests and benchmarks: a freshly built YOLO's SPPF output is ~1e-9
+    everywhere, too flat to tell frames apart. Do not name it like a hub checkpoint
+    (`yolov5n.pt`): ultralytics would try to download that name."""
+    from detection.env import configure_ultralytics
+
+    configure_ultralytics()
+    from ultralytics import YOLO
+
+    yolo = YOLO(arch)
+    torch.manual_seed(seed)
+    for module in yolo.model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    yolo.save(path)
+    return path
+
+
 def load_extractor(model: Path, device: str = "auto", hint: str = "") -> Extractor:
     """The SPPF features of a YOLO checkpoint (best.pt, last.pt or a model yaml)."""
     model = Path(model)

@@ -31,6 +31,7 @@ from evaluation.gap import (
     load_extractor,
     load_torchvision_extractor,
     mmd2_unbiased,
+    seeded_checkpoint,
     share_closed,
 )
 from pipeline.params import load_params
@@ -152,23 +153,8 @@ def test_share_closed():
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """A yolov5n checkpoint (from its yaml, nothing downloaded) with seeded He-normal weights: a
-    freshly built YOLO's SPPF output is ~1e-9 everywhere, too flat to tell frames apart."""
-    import torch
-
-    from detection.env import configure_ultralytics
-
-    configure_ultralytics()
-    from ultralytics import YOLO
-
-    yolo = YOLO("yolov5n.yaml")
-    torch.manual_seed(0)
-    for module in yolo.model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    path = tmp_path_factory.mktemp("gap") / "y5n.pt"
-    yolo.save(path)
-    return path
+    """A yolov5n checkpoint with seeded He-normal weights (evaluation.gap.seeded_checkpoint)."""
+    return seeded_checkpoint(tmp_path_factory.mktemp("gap") / "y5n.pt")
 
 
 @pytest.fixture(scope="module")
