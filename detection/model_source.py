@@ -13,10 +13,13 @@ The largest stride is read from the model itself (a P6 model such as yolov5n6.ya
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import MissingInputError, UserError
+
+log = logging.getLogger(__name__)
 
 # Where the train_detector stage expects checkpoints: dvc.yaml lists this folder as a dep, so a
 # changed checkpoint re-trains and the same bytes do not (see pretrained/README.md).
@@ -53,6 +56,16 @@ def check_imgsz(imgsz: int, source: ModelSource) -> None:
     if imgsz % source.stride:
         raise UserError(f"detector.imgsz: must be a multiple of {source.stride} (the largest "
                         f"stride of {source.name}), got {imgsz}")
+
+
+def note_reheading(source: ModelSource, names: list[str]) -> None:
+    """The one line saying that fine-tuning replaces the checkpoint's class head (ultralytics
+    keeps every layer whose shape fits, so only the head's class outputs start afresh)."""
+    if list(source.names) != names:
+        shown = ", ".join(source.names[:5]) + (", ..." if len(source.names) > 5 else "")
+        log.warning("fine-tuning %s: its %d classes (%s) are replaced by a new head for the "
+                    "dataset's %d (%s); the other layers keep their weights", source.name,
+                    len(source.names), shown, len(names), ", ".join(names))
 
 
 def file_sha256(path: Path) -> str:

@@ -37,7 +37,7 @@ from common.files import atomic_path, atomic_write_json
 from detection.config import DetectorConfig
 from detection.devices import amp_mode, check_ddp_ready, ultralytics_device
 from detection.env import configure_ultralytics
-from detection.model_source import ModelSource, check_imgsz, file_sha256, inspect_model
+from detection.model_source import check_imgsz, file_sha256, inspect_model, note_reheading
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +94,17 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     from ultralytics import YOLO
 
     if source.is_checkpoint and not resume:
-        _log_reheading(source, data_yaml)
+        from ultralytics.data.utils import check_det_dataset
+
+        note_reheading(source, list(check_det_dataset(str(data_yaml))["names"].values()))
     model = YOLO(str(weights / "last.pt") if resume else cfg.model)
     logger = _DVCLiveEpochLogger(live_dir)
     for event in ("on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_train_end"):
         model.add_callback(event, getattr(logger, event))
     # DDP workers are other processes: the context manager below does not reach them
     model.add_callback("on_pretrain_routine_start", _skip_label_cache_files_in_this_process)
+    # ultralytics' DDP launch deletes the run dir, record included: rank 0 writes it again
+    model.add_callback("on_pretrain_routine_start", _RecordWriter(run_dir / RUN_RECORD, record))
     with _no_label_cache_files():
         if resume:
             log.info("resuming detector training from %s", weights / "last.pt")
@@ -141,18 +145,6 @@ def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, seed: int, 
         "exist_ok": True,
         "save_period": -1,
     }
-
-
-def _log_reheading(source: ModelSource, data_yaml: Path) -> None:
-    """The note the issue asks for: fine-tuning replaces the checkpoint's class head."""
-    from ultralytics.data.utils import check_det_dataset
-
-    ours = list(check_det_dataset(str(data_yaml))["names"].values())
-    if list(source.names) != ours:
-        log.warning("fine-tuning %s: its %d classes (%s) are replaced by a new head for the "
-                    "dataset's %d (%s); the other layers keep their weights", source.name,
-                    len(source.names), ", ".join(source.names[:5]) +
-                    (", ..." if len(source.names) > 5 else ""), len(ours), ", ".join(ours))
 
 
 def _identity(cfg: DetectorConfig, seed: int) -> dict[str, Any]:
@@ -266,6 +258,23 @@ def _drop_run_specifics(checkpoint: Path) -> None:
         torch.save(ckpt, tmp)
 
 
+def _logging_rank() -> bool:
+    """True in the process that logs and writes files: rank 0 under DDP, or the only one
+    (ultralytics fires callbacks in every DDP rank)."""
+    return int(os.environ.get("RANK", -1)) in (-1, 0)
+
+
+class _RecordWriter:
+    """on_pretrain_routine_start: (re)write the run record once the run dir exists."""
+
+    def __init__(self, path: Path, record: dict[str, Any]) -> None:
+        self.path, self.record = path, record
+
+    def __call__(self, trainer: Any) -> None:
+        if _logging_rank():
+            atomic_write_json(self.path, self.record, indent=1)
+
+
 class _DVCLiveEpochLogger:
     """ultralytics callbacks that mirror results.csv into DVCLive, one step per epoch.
 
@@ -279,20 +288,15 @@ class _DVCLiveEpochLogger:
         self.live: Any = None
         self.in_training_epoch = False
 
-    # ultralytics fires callbacks in every DDP rank; only rank 0 (RANK -1 without DDP) logs
-    @staticmethod
-    def _logging_rank() -> bool:
-        return int(os.environ.get("RANK", -1)) in (-1, 0)
-
     def on_train_start(self, trainer: Any) -> None:
-        if not self._logging_rank():
+        if not _logging_rank():
             return
         history = _results_history(Path(trainer.csv))
         done = {epoch: row for epoch, row in history.items() if epoch < trainer.start_epoch}
         self.live = _write_live_history(self.live_dir, done, keep_open=True)
 
     def on_train_epoch_end(self, trainer: Any) -> None:
-        self.in_training_epoch = self._logging_rank()
+        self.in_training_epoch = _logging_rank()
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
         # ultralytics also fires this event once more after training, for best.pt's final val

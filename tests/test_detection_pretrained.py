@@ -274,3 +274,20 @@ def test_changed_checkpoint_reruns_train_detector_and_same_bytes_do_not(tmp_path
     assert "modified:           pretrained" in _dvc(tmp_path, "status")
     _dvc(tmp_path, "repro", "-q")
     assert (tmp_path / "model.bin").read_bytes() == b"weights v2"
+
+
+def test_ddp_without_cloudpickle_is_one_line():
+    """ultralytics' DDP launcher needs cloudpickle and would try to pip-install it."""
+    from detection.devices import check_ddp_ready
+
+    check_ddp_ready("0")  # one GPU: no DDP, nothing needed
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError) as caught:
+            check_ddp_ready("0,1")
+        assert str(caught.value) == (
+            "detector.device: training on GPUs 0,1 uses ultralytics' DDP, which needs the "
+            "cloudpickle package: pip install 'cloudpickle>=3.1.1'")
+    else:
+        check_ddp_ready("0,1")
