@@ -12,9 +12,12 @@ batch 1, fp32) of
 - YOLOv5l6 (P6) and YOLOv5m at 1280 px, as the preset trains them (mosaic: square 1280² inputs);
 - CycleGAN at the reference sizes (resnet 9 blocks, ngf/ndf 64, 256² crops, batch 1): one
   CycleGANModel.train_step, G then D update, as translator_train runs it;
-each as a ratio to YOLOv5l at 640 px. The V100-hour estimate assumes the ratio holds on the
-GPU as on this device (same conv-heavy fp32 work; FLOPs are printed to check the ratio against).
-It is an estimate: batch-1 CycleGAN steps use a V100 less fully than batch-16 YOLO steps, so the
+each as a ratio to YOLOv5l at 640 px, in time and in FLOPs (torch's FlopCounterMode). Two
+V100-hour estimates follow: by the time ratio (as if the GPU scaled like this device) and by the
+FLOP ratio (as if the GPU were equally busy for every model: closer to a GPU at batch 16, where
+ultralytics says a P6 model trains at the speed of the P5 one at the same size, i.e. 4 x the
+640 px time at 1280 px, matching the FLOP ratio rather than a CPU's time ratio). It is an
+estimate: batch-1 CycleGAN steps use a V100 less fully than batch-16 YOLO steps, so the
 CycleGAN figure is a lower bound. The YOLO step uses a surrogate loss (mean square of the head
 outputs) instead of ultralytics' assignment loss, which costs little next to the convolutions.
 """
@@ -111,17 +114,18 @@ def main() -> None:
     for name, yaml, imgsz in (("YOLOv5l6", "yolov5l6.yaml", 1280),
                               ("YOLOv5m", "yolov5m.yaml", 1280)):
         seconds, flops = timed(yolo_step(yaml, imgsz, device), args.repeats, device)
-        ratio = seconds / ref
-        hours = image_steps * V100_MS_PER_IMAGE_STEP * ratio / 3.6e6
-        print(f"{name} @ {imgsz}: {seconds:.3f} s/step = {ratio:.2f} x reference "
-              f"(FLOPs {flops / ref_flops:.2f} x); {EPOCHS} epochs x ({TRAIN_IMAGES} train + "
-              f"{VAL_IMAGES}/3 val) images: ~{hours:.0f} V100-hours")
+        estimate = _estimate(seconds / ref, flops / ref_flops, image_steps)
+        print(f"{name} @ {imgsz}: {seconds:.3f} s/step; {EPOCHS} epochs x ({TRAIN_IMAGES} "
+              f"train + {VAL_IMAGES}/3 val) images: {estimate}")
     seconds, flops = timed(cyclegan_step(device), args.repeats, device)
-    ratio = seconds / ref
-    hours = CYCLEGAN_ITERATIONS * V100_MS_PER_IMAGE_STEP * ratio / 3.6e6
-    print(f"CycleGAN reference @ 256: {seconds:.3f} s/iteration = {ratio:.2f} x reference "
-          f"(FLOPs {flops / ref_flops:.2f} x); {CYCLEGAN_ITERATIONS} iterations (3 weathers): "
-          f">= ~{hours:.0f} V100-hours")
+    print(f"CycleGAN reference @ 256: {seconds:.3f} s/iteration; {CYCLEGAN_ITERATIONS} iterations "
+          f"(3 weathers): >= {_estimate(seconds / ref, flops / ref_flops, CYCLEGAN_ITERATIONS)}")
+
+
+def _estimate(time_ratio: float, flop_ratio: float, image_steps: float) -> str:
+    hours = [image_steps * V100_MS_PER_IMAGE_STEP * r / 3.6e6 for r in (time_ratio, flop_ratio)]
+    return (f"{time_ratio:.2f} x reference in time -> ~{hours[0]:.0f} V100-hours; "
+            f"{flop_ratio:.2f} x in FLOPs -> ~{hours[1]:.0f} V100-hours")
 
 
 if __name__ == "__main__":
