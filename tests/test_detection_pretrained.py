@@ -291,3 +291,31 @@ def test_ddp_without_cloudpickle_is_one_line():
             "cloudpickle package: pip install 'cloudpickle>=3.1.1'")
     else:
         check_ddp_ready("0,1")
+
+
+def test_ddp_ranks_other_than_0_write_nothing(tmp_path, monkeypatch):
+    """What ultralytics' DDP workers run of ours: the run record and DVCLive only in rank 0,
+    and the no-label-cache patch in every worker process."""
+    import json
+    from types import SimpleNamespace
+
+    from ultralytics.data import dataset
+
+    from detection.train import (
+        _DVCLiveEpochLogger,
+        _RecordWriter,
+        _skip_label_cache_file,
+        _skip_label_cache_files_in_this_process,
+    )
+
+    trainer = SimpleNamespace(csv=str(tmp_path / "results.csv"), start_epoch=0)
+    monkeypatch.setenv("RANK", "1")
+    _RecordWriter(tmp_path / "record.json", {"a": 1})(trainer)
+    _DVCLiveEpochLogger(tmp_path / "live").on_train_start(trainer)
+    assert not (tmp_path / "record.json").exists() and not (tmp_path / "live").exists()
+    monkeypatch.setenv("RANK", "0")
+    _RecordWriter(tmp_path / "record.json", {"a": 1})(trainer)
+    assert json.loads((tmp_path / "record.json").read_text()) == {"a": 1}
+    monkeypatch.setattr(dataset, "save_dataset_cache_file", dataset.save_dataset_cache_file)
+    _skip_label_cache_files_in_this_process(trainer)
+    assert dataset.save_dataset_cache_file is _skip_label_cache_file
