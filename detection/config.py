@@ -11,14 +11,20 @@ from common.config import ParamError, check_int, check_range
 @dataclass
 class DetectorConfig:
     # --- model and training (ultralytics names and, unless noted, ultralytics defaults) ---
-    model: str = "yolov5n.yaml"  # an architecture yaml: trained from scratch, nothing downloaded
+    # an architecture yaml (trained from scratch; yolov5n6.yaml etc. are the P6 models, stride
+    # 64) or a local checkpoint .pt (fine-tuned, re-headed to our classes; the stage wants it
+    # under pretrained/, see detection/model_source.py). Nothing is downloaded.
+    model: str = "yolov5n.yaml"
     epochs: int = 40
     imgsz: int = 320
     batch: int = 16
     nbs: int = 64  # nominal batch: gradients are accumulated up to it before a step; tiny
     # datasets learn faster with nbs = batch (one optimizer step per batch)
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = cuda if available, else cpu
-    workers: int = 0  # ultralytics forces 0 on CPU anyway; 0 keeps CPU runs reproducible
+    # auto = GPU 0 if there is one, else cpu; cuda = GPU 0; "0,1,2,3" (or a list) = those GPUs
+    # with ultralytics' DDP (batch is the total over them). Normalised to a string.
+    device: str | int | list[int] = "auto"
+    workers: int = 0  # ultralytics forces 0 on CPU anyway; on CUDA its workers are seeded
+    # from `seed`, so 8 or so is reproducible and keeps a big GPU fed
     patience: int = 100  # early stop after this many epochs without val fitness improvement
     optimizer: Literal["auto", "SGD", "AdamW", "Adam"] = "auto"  # auto: AdamW for short runs
     lr0: float = 0.01  # ignored by optimizer=auto, which picks its own
@@ -26,8 +32,8 @@ class DetectorConfig:
     close_mosaic: int = 10  # last N epochs without mosaic
     rect: bool = False  # rectangular train batches: 320x97 frames train at 320x128, not
     # 320x320 (~1.5x faster epochs on CPU), but without mosaic and without shuffling
-    cache: bool = False  # keep decoded training images in RAM (never 'disk': it writes .npy
-    # files into the dataset, which is another stage's output)
+    cache: bool = False  # true = ultralytics' cache 'ram': decoded training images in RAM
+    # (never 'disk': it writes .npy files into the dataset, which is another stage's output)
     amp: bool = True  # mixed precision on CUDA only (bf16, see train.py); CPU is always fp32
     plots: bool = False  # ultralytics' own PNG plots in the run dir (slow on CPU; curves go
     # to DVCLive either way)
@@ -41,17 +47,35 @@ class DetectorConfig:
             check_int(name, getattr(self, name), minimum=1)
         for name in ("workers", "patience", "close_mosaic"):
             check_int(name, getattr(self, name), minimum=0)
-        if self.imgsz % 32:
-            raise ParamError(f"imgsz: must be a multiple of 32 (the model's largest stride), "
-                             f"got {self.imgsz}")
+        # imgsz vs the model's largest stride (32, or 64 for P6) is checked against the built
+        # model when training starts: detection.model_source.check_imgsz
         for name in ("conf", "iou", "mosaic"):
             check_range(name, getattr(self, name), 0.0, 1.0)
         if not self.lr0 > 0:
             raise ParamError(f"lr0: must be > 0, got {self.lr0!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ParamError(f"device: must be one of auto, cpu, cuda; got {self.device!r}")
-        if not self.model.endswith((".yaml", ".yml")):
+        self.device = normalise_device(self.device)
+        if not self.model.lower().endswith((".yaml", ".yml", ".pt")):
             raise ParamError(
-                f"model: must be an architecture yaml such as yolov5n.yaml (training is "
-                f"from scratch, no pretrained weights exist offline), got {self.model!r}"
+                f"model: must be an architecture yaml such as yolov5n.yaml (from scratch) or a "
+                f"checkpoint .pt such as pretrained/yolov5mu.pt (fine-tuned), got {self.model!r}"
             )
+
+
+def normalise_device(device: object) -> str:
+    """auto, cpu, cuda, or GPU indices as ultralytics spells them ("0", "0,1"): from the text
+    "0,1", a YAML int 0 or a YAML list [0, 1]. ParamError naming `device` otherwise."""
+    if device in ("auto", "cpu", "cuda"):
+        return str(device)
+    if isinstance(device, int) and not isinstance(device, bool):
+        items: list[object] = [device]
+    elif isinstance(device, list):
+        items = device
+    elif isinstance(device, str):
+        items = [int(x) if x.strip().isdigit() else x for x in device.split(",")]
+    else:
+        items = [device]
+    indices = [x for x in items if isinstance(x, int) and not isinstance(x, bool) and x >= 0]
+    if not items or len(indices) != len(items) or len(set(indices)) != len(indices):
+        raise ParamError(f"device: must be auto, cpu, cuda or distinct GPU indices such as 0,1; "
+                         f"got {device!r}")
+    return ",".join(str(x) for x in indices)

@@ -1,4 +1,11 @@
-"""Train a YOLO detector from scratch with ultralytics: offline, seeded, resumable, DVCLive-logged.
+"""Train a YOLO detector with ultralytics: offline, seeded, resumable, DVCLive-logged.
+
+From scratch (`detector.model` an architecture yaml) or fine-tuned from a local checkpoint (a .pt:
+ultralytics keeps every layer whose shape fits and builds a new head for the dataset's classes,
+e.g. COCO's 80 -> our 2). On several GPUs (`detector.device: 0,1`) ultralytics launches its own
+DDP workers with torch.distributed.run; they get our callbacks (ultralytics pickles them into
+the launch file) and run them in rank 0 only (guarded below), and the DVCLive dir is rebuilt
+from results.csv after the launch in any case.
 
 A run lives in `run_dir` (ultralytics' save dir: weights/last.pt, weights/best.pt,
 results.csv) plus `sim2real_run.json`, our record of what the run was started with: the
@@ -27,9 +34,10 @@ from typing import Any
 
 from common.errors import MissingInputError
 from common.files import atomic_path, atomic_write_json
-from common.runtime import resolve_device
 from detection.config import DetectorConfig
+from detection.devices import amp_mode, check_ddp_ready, ultralytics_device
 from detection.env import configure_ultralytics
+from detection.model_source import check_imgsz, file_sha256, inspect_model, note_reheading
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +60,18 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     live_dir = Path(live_dir)
     if not data_yaml.is_file():
         raise MissingInputError(f"dataset yaml not found: {data_yaml}")
+    import torch
+
+    source = inspect_model(cfg.model)
+    check_imgsz(cfg.imgsz, source)
+    args = _train_args(data_yaml, run_dir, cfg, seed, gpu_count=torch.cuda.device_count(),
+                       checkpoint=source.is_checkpoint)
+    check_ddp_ready(args["device"])
     weights = run_dir / "weights"
-    record = {"train_args": _identity(cfg, seed), "data_fingerprint": _data_fingerprint(data_yaml)}
+    identity = _identity(cfg, seed)
+    if source.checkpoint is not None:  # the same path with other bytes is another run
+        identity["model_sha256"] = file_sha256(source.checkpoint)
+    record = {"train_args": identity, "data_fingerprint": _data_fingerprint(data_yaml)}
     state = _checkpoint_state(weights / "last.pt", cfg.epochs)
     same_run = _read_json(run_dir / RUN_RECORD) == record
 
@@ -75,11 +93,18 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
 
     from ultralytics import YOLO
 
+    if source.is_checkpoint and not resume:
+        from ultralytics.data.utils import check_det_dataset
+
+        note_reheading(source, list(check_det_dataset(str(data_yaml))["names"].values()))
     model = YOLO(str(weights / "last.pt") if resume else cfg.model)
     logger = _DVCLiveEpochLogger(live_dir)
     for event in ("on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_train_end"):
         model.add_callback(event, getattr(logger, event))
-    args = _train_args(data_yaml, run_dir, cfg, seed)
+    # DDP workers are other processes: the context manager below does not reach them
+    model.add_callback("on_pretrain_routine_start", _skip_label_cache_files_in_this_process)
+    # ultralytics' DDP launch deletes the run dir, record included: rank 0 writes it again
+    model.add_callback("on_pretrain_routine_start", _RecordWriter(run_dir / RUN_RECORD, record))
     with _no_label_cache_files():
         if resume:
             log.info("resuming detector training from %s", weights / "last.pt")
@@ -87,6 +112,8 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
             model.train(resume=True, data=args["data"], save_dir=str(run_dir), **overrides)
         else:
             model.train(**args)
+    if "," in args["device"]:  # DDP: rank 0 logged in its own process; same rows, rebuilt here
+        _write_live_history(live_dir, _results_history(run_dir / "results.csv"))
     best = _best_or_last(weights)
     _drop_run_specifics(best)
     return best
@@ -96,41 +123,28 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
 _PREDICT_ONLY = ("conf", "iou", "max_det")
 
 
-def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, seed: int) -> dict[str, Any]:
+def _train_args(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, seed: int, *,
+                gpu_count: int, checkpoint: bool) -> dict[str, Any]:
     """ultralytics train kwargs: every training field of DetectorConfig (they carry ultralytics'
-    names), the device in ultralytics' spelling, and the fixed choices that keep runs
-    reproducible and offline."""
-    device = ultralytics_device(cfg.device)
+    names), the device in ultralytics' spelling for a machine with `gpu_count` CUDA GPUs, and
+    the fixed choices that keep runs reproducible and offline. `checkpoint`: cfg.model is a .pt
+    to fine-tune (ultralytics' pretrained=False would train its architecture from scratch)."""
+    device = ultralytics_device(cfg.device, gpu_count)
     args = {k: v for k, v in asdict(cfg).items() if k not in _PREDICT_ONLY}
     return {
         **args,
         "data": str(data_yaml),
         "device": device,
-        "amp": _amp_mode(cfg.amp, device),
+        "amp": amp_mode(cfg.amp, device),
         "seed": seed,
         "deterministic": True,
-        "pretrained": False,
+        "pretrained": checkpoint,
         "val": True,  # per-epoch val metrics for DVCLive
         "project": str(run_dir.parent),
         "name": run_dir.name,
         "exist_ok": True,
         "save_period": -1,
     }
-
-
-def ultralytics_device(device: str) -> str:
-    """Our device param as ultralytics spells it: 'cpu' or CUDA index '0'."""
-    return "0" if resolve_device(device, "detector.device").type == "cuda" else "cpu"
-
-
-def _amp_mode(amp: bool, device: str) -> bool | str:
-    """amp=True in ultralytics runs `check_amp`, which downloads yolo26n.pt to compare outputs.
-    bf16 skips that check (and needs no grad scaler); GPUs without bf16 train in fp32."""
-    if not amp or device == "cpu":
-        return False
-    import torch
-
-    return "bf16" if torch.cuda.is_bf16_supported() else False
 
 
 def _identity(cfg: DetectorConfig, seed: int) -> dict[str, Any]:
@@ -244,6 +258,23 @@ def _drop_run_specifics(checkpoint: Path) -> None:
         torch.save(ckpt, tmp)
 
 
+def _logging_rank() -> bool:
+    """True in the process that logs and writes files: rank 0 under DDP, or the only one
+    (ultralytics fires callbacks in every DDP rank)."""
+    return int(os.environ.get("RANK", -1)) in (-1, 0)
+
+
+class _RecordWriter:
+    """on_pretrain_routine_start: (re)write the run record once the run dir exists."""
+
+    def __init__(self, path: Path, record: dict[str, Any]) -> None:
+        self.path, self.record = path, record
+
+    def __call__(self, trainer: Any) -> None:
+        if _logging_rank():
+            atomic_write_json(self.path, self.record, indent=1)
+
+
 class _DVCLiveEpochLogger:
     """ultralytics callbacks that mirror results.csv into DVCLive, one step per epoch.
 
@@ -258,12 +289,14 @@ class _DVCLiveEpochLogger:
         self.in_training_epoch = False
 
     def on_train_start(self, trainer: Any) -> None:
+        if not _logging_rank():
+            return
         history = _results_history(Path(trainer.csv))
         done = {epoch: row for epoch, row in history.items() if epoch < trainer.start_epoch}
         self.live = _write_live_history(self.live_dir, done, keep_open=True)
 
     def on_train_epoch_end(self, trainer: Any) -> None:
-        self.in_training_epoch = True
+        self.in_training_epoch = _logging_rank()
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
         # ultralytics also fires this event once more after training, for best.pt's final val
@@ -330,6 +363,19 @@ def _log_epoch(live: Any, epoch: int, row: dict[str, float]) -> None:
     live.next_step()
 
 
+def _skip_label_cache_file(prefix: str, path: Path, x: dict, version: str) -> None:
+    x["version"] = version  # the original sets this in place; get_labels() relies on it
+    log.info("not writing label cache %s (the dataset belongs to another stage)", path)
+
+
+def _skip_label_cache_files_in_this_process(trainer: Any) -> None:
+    """on_pretrain_routine_start: the patch below for a DDP worker (a process of its own that
+    ends with training, so the patch is never undone there)."""
+    from ultralytics.data import dataset
+
+    dataset.save_dataset_cache_file = _skip_label_cache_file
+
+
 @contextlib.contextmanager
 def _no_label_cache_files() -> Iterator[None]:
     """Keep ultralytics from writing labels/<split>.cache into the dataset directory.
@@ -340,12 +386,8 @@ def _no_label_cache_files() -> Iterator[None]:
     """
     from ultralytics.data import dataset
 
-    def skip_cache_file(prefix: str, path: Path, x: dict, version: str) -> None:
-        x["version"] = version  # the original sets this in place; get_labels() relies on it
-        log.info("not writing label cache %s (the dataset belongs to another stage)", path)
-
     original = dataset.save_dataset_cache_file
-    dataset.save_dataset_cache_file = skip_cache_file
+    dataset.save_dataset_cache_file = _skip_label_cache_file
     try:
         yield
     finally:

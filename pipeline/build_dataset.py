@@ -2,6 +2,8 @@
 
 train = KITTI (minus a held-out share) + vKITTI2 clone + the three weather sets from `translate`
 (vKITTI2's rendered weather for the baseline, translated clone frames otherwise).
+With `dataset.kitti_share` (1/7 in the original study's recipe) KITTI's train share is
+subsampled so that one training frame in seven is real, the rest vKITTI2 (clone + weather sets).
 val = the held-out KITTI frames: ultralytics picks its best epoch on real frames without ever
 seeing BDD100K val, which stays the untouched test set.
 With `dataset.train_on: bdd100k` the BDD100K train frames and their labels replace all of that
@@ -41,7 +43,7 @@ def main(argv: list[str]) -> None:
     else:
         train_parts, (val_name, val) = sim2real_parts(read_manifest(INGEST / "kitti"), clone,
                                                       weather_sets, params.dataset.val_fraction,
-                                                      params.seed)
+                                                      params.seed, params.dataset.kitti_share)
     names = params.classes.names
     with atomic_dir(DATASET) as tmp:
         counts = {
@@ -61,12 +63,38 @@ Parts = dict[str, IngestResult]
 
 
 def sim2real_parts(kitti: IngestResult, clone: IngestResult, weather_sets: Parts,
-                   val_fraction: float, seed: int) -> tuple[Parts, tuple[str, IngestResult]]:
-    """The study's training set: KITTI's train share, vKITTI2 clone and the weather sets."""
+                   val_fraction: float, seed: int, kitti_share: float | None = None
+                   ) -> tuple[Parts, tuple[str, IngestResult]]:
+    """The study's training set: KITTI's train share, vKITTI2 clone and the weather sets; with
+    `kitti_share`, mixed as study_mix does."""
     kitti_train, kitti_val = split_holdout(kitti, val_fraction, seed, "KITTI")
-    train = {"kitti": kitti_train, "vkitti2_clone": clone,
-             **{f"vkitti2_{w}": part for w, part in weather_sets.items()}}
-    return train, ("kitti", kitti_val)
+    sim = {"vkitti2_clone": clone, **{f"vkitti2_{w}": part for w, part in weather_sets.items()}}
+    if kitti_share is not None:
+        kitti_train, sim = study_mix(kitti_train, sim, kitti_share, seed)
+    return {"kitti": kitti_train, **sim}, ("kitti", kitti_val)
+
+
+def study_mix(kitti: IngestResult, sim: Parts, kitti_share: float, seed: int
+              ) -> tuple[IngestResult, Parts]:
+    """The original study's interleaving: KITTI is `kitti_share` of the training frames (1/7:
+    one in seven), vKITTI2 the rest. KITTI is subsampled (seeded) to fit; if it has too few
+    frames, every vKITTI2 part is subsampled by the same factor instead (as the study did when
+    it ran out of real frames), so each weather keeps its weight."""
+    rng = np.random.default_rng(seed)
+    n_sim = sum(len(part.images) for part in sim.values())
+    note = f"study mix: KITTI {kitti_share:.4f} of the training frames, seed {seed}"
+
+    def sample(part: IngestResult, size: int) -> IngestResult:
+        ids = np.array(sorted(part.images["image_id"]))
+        chosen = rng.choice(ids, size=min(size, len(ids)), replace=False)
+        return select_images(part, chosen.tolist(), note)
+
+    wanted = round(n_sim * kitti_share / (1 - kitti_share))
+    if wanted <= len(kitti.images):
+        return sample(kitti, max(1, wanted)), sim
+    keep = len(kitti.images) * (1 - kitti_share) / kitti_share / n_sim
+    return kitti, {name: sample(part, max(1, round(len(part.images) * keep)))
+                   for name, part in sim.items()}
 
 
 def bdd100k_parts(bdd: IngestResult, val_fraction: float, seed: int

@@ -113,9 +113,15 @@ class DatasetParams:
     train_on: Literal["kitti_vkitti2", "bdd100k"] = "kitti_vkitti2"
     val_fraction: float = 0.2  # held-out share of the real training frames (KITTI, or BDD100K
     # train), ultralytics' validation set for picking the best epoch; BDD100K val stays unseen
+    # KITTI's share of the kitti_vkitti2 training frames (KITTI subsampled to it, seeded); null =
+    # every KITTI train frame. 0.142857 (1/7) is the original study's mix (presets/)
+    kitti_share: float | None = None
 
     def __post_init__(self) -> None:
         check_range("val_fraction", self.val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+        if self.kitti_share is not None:
+            check_range("kitti_share", self.kitti_share, 0.0, 1.0, low_open=True,
+                        high_open=True)
 
 
 # The study sets these itself in every experiment (the grid's axes, and the oracle's train frames).

@@ -359,10 +359,11 @@ def test_write_scalabel_rejects_bad_tables(tmp_path):
 
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "epochs: must be a whole number >= 1, got 0"),
-    ("imgsz", 100, "imgsz: must be a multiple of 32 (the model's largest stride), got 100"),
     ("conf", 1.5, "conf: must be in [0, 1], got 1.5"),
-    ("device", "tpu", "device: must be one of auto, cpu, cuda; got 'tpu'"),
-    ("model", "yolov5n.pt", "model: must be an architecture yaml"),
+    ("device", "tpu", "device: must be auto, cpu, cuda or distinct GPU indices such as 0,1; "
+                      "got 'tpu'"),
+    ("model", "yolov5n.onnx", "model: must be an architecture yaml such as yolov5n.yaml (from "
+                              "scratch) or a checkpoint .pt"),
     ("batch", True, "batch: must be a whole number >= 1, got True"),
 ])
 def test_bad_config_names_the_field(field, value, message):

@@ -8,7 +8,7 @@ import pytest
 from data import IngestResult
 from data.sample import SampleConfig, write_sample_world
 from data.yolo import export_yolo, yolo_stem
-from pipeline.build_dataset import bdd100k_parts, sim2real_parts, split_holdout
+from pipeline.build_dataset import bdd100k_parts, sim2real_parts, split_holdout, study_mix
 from pipeline.ingest import read_all, sample_world_roots
 from pipeline.params import Params
 
@@ -74,3 +74,46 @@ def test_oracle_without_bdd_train_frames_is_a_clear_error(bdd: IngestResult):
         bdd100k_parts(val_only, 0.2, seed=0)
     with pytest.raises(ValueError, match="holds out all 20 BDD100K train frames"):
         bdd100k_parts(bdd, 0.99, seed=0)
+
+
+def test_study_mix_makes_kitti_one_training_frame_in_seven(ingested: dict[str, IngestResult]):
+    kitti, vkitti2 = ingested["kitti"], ingested["vkitti2"]
+    # 6 vKITTI2 frames per part and 8 KITTI train frames: 12 sim frames want round(12/6) = 2 KITTI
+    sim = {"vkitti2_clone": vkitti2.images.head(6), "vkitti2_fog": vkitti2.images.tail(6)}
+    sim = {k: IngestResult(v, vkitti2.objects[vkitti2.objects["image_id"].isin(v["image_id"])],
+                           {}) for k, v in sim.items()}
+    parts, _ = sim2real_parts(kitti, sim["vkitti2_clone"], {"fog": sim["vkitti2_fog"]}, 0.2,
+                              seed=0, kitti_share=1 / 7)
+    sizes = {name: len(part.images) for name, part in parts.items()}
+    assert sizes == {"kitti": 2, "vkitti2_clone": 6, "vkitti2_fog": 6}
+    again, _ = sim2real_parts(kitti, sim["vkitti2_clone"], {"fog": sim["vkitti2_fog"]}, 0.2,
+                              seed=0, kitti_share=1 / 7)
+    assert list(again["kitti"].images["image_id"]) == list(parts["kitti"].images["image_id"])
+    full, _ = sim2real_parts(kitti, sim["vkitti2_clone"], {"fog": sim["vkitti2_fog"]}, 0.2,
+                             seed=0)
+    assert len(full["kitti"].images) == 8  # no share: every KITTI train frame
+    assert set(parts["kitti"].images["image_id"]) <= set(full["kitti"].images["image_id"])
+    # every box of a kept frame comes along
+    kept = parts["kitti"]
+    assert set(kept.objects["image_id"]) <= set(kept.images["image_id"])
+    assert len(kept.objects) == kitti.objects["image_id"].isin(kept.images["image_id"]).sum()
+
+
+def test_study_mix_subsamples_vkitti2_when_kitti_is_short(ingested: dict[str, IngestResult]):
+    kitti, vkitti2 = ingested["kitti"], ingested["vkitti2"]
+    two = IngestResult(kitti.images.head(2), kitti.objects, {})
+    # 2 KITTI frames at 1/2 want 2 sim frames: each of the two parts keeps round(n * 2 / n_sim)
+    sim = {"vkitti2_clone": vkitti2, "vkitti2_fog": vkitti2}
+    kitti_part, mixed = study_mix(two, sim, 0.5, seed=0)
+    n = len(vkitti2.images)
+    assert len(kitti_part.images) == 2
+    assert [len(p.images) for p in mixed.values()] == [max(1, round(n * 2 / (2 * n)))] * 2
+
+
+def test_kitti_share_is_checked_at_load():
+    from common.config import ParamError, build
+    from pipeline.params import DatasetParams
+
+    assert build(DatasetParams, {"kitti_share": 0.142857}, "dataset").kitti_share == 0.142857
+    with pytest.raises(ParamError, match=r"^dataset.kitti_share: must be in \(0, 1\), got 1.5$"):
+        build(DatasetParams, {"kitti_share": 1.5}, "dataset")

@@ -1,0 +1,119 @@
+"""What `detector.model` names: an architecture yaml (train from scratch) or a local checkpoint
+(fine-tune), checked before any training starts.
+
+Nothing here downloads. ultralytics treats a missing `yolov5su.pt` as a hub name and fetches it
+from GitHub; we stop first with one line saying where to put the file. Checkpoints are read with
+ultralytics' `torch_safe_load` under ULTRALYTICS_SAFE_LOAD=1 (set by `configure_ultralytics`):
+torch.load(weights_only=True) with an allow-list of model classes, so a .pt cannot run code.
+
+The largest stride is read from the model itself (a P6 model such as yolov5n6.yaml has stride
+64, the P5 ones 32): `imgsz` must be a multiple of it, or ultralytics silently rounds it up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import MissingInputError, UserError
+
+log = logging.getLogger(__name__)
+
+# Where the train_detector stage expects checkpoints: dvc.yaml lists this folder as a dep, so a
+# changed checkpoint re-trains and the same bytes do not (see pretrained/README.md).
+PRETRAINED_DIR = Path("pretrained")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str  # detector.model as given
+    checkpoint: Path | None  # the .pt file when fine-tuning; None for an architecture yaml
+    stride: int  # the model's largest stride: imgsz must be a multiple of it
+    names: tuple[str, ...]  # the checkpoint's class names (empty for a yaml)
+
+    @property
+    def is_checkpoint(self) -> bool:
+        return self.checkpoint is not None
+
+
+def is_checkpoint_name(model: str) -> bool:
+    return model.lower().endswith(".pt")
+
+
+def inspect_model(model: str) -> ModelSource:
+    """Resolve `detector.model` without training or downloading; UserError (one line) if it is
+    a hub name not on disk, a missing file, an unreadable or non-detection checkpoint, or a yaml
+    ultralytics cannot build."""
+    if is_checkpoint_name(model):
+        return _inspect_checkpoint(model)
+    return _inspect_yaml(model)
+
+
+def check_imgsz(imgsz: int, source: ModelSource) -> None:
+    """imgsz must be a multiple of the model's largest stride (read from the model)."""
+    if imgsz % source.stride:
+        raise UserError(f"detector.imgsz: must be a multiple of {source.stride} (the largest "
+                        f"stride of {source.name}), got {imgsz}")
+
+
+def note_reheading(source: ModelSource, names: list[str]) -> None:
+    """The one line saying that fine-tuning replaces the checkpoint's class head (ultralytics
+    keeps every layer whose shape fits, so only the head's class outputs start afresh)."""
+    if list(source.names) != names:
+        shown = ", ".join(source.names[:5]) + (", ..." if len(source.names) > 5 else "")
+        log.warning("fine-tuning %s: its %d classes (%s) are replaced by a new head for the "
+                    "dataset's %d (%s); the other layers keep their weights", source.name,
+                    len(source.names), shown, len(names), ", ".join(names))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _inspect_checkpoint(model: str) -> ModelSource:
+    path = Path(model)
+    if not path.is_file():
+        if path.parent == Path("."):  # a bare name: ultralytics would download it
+            raise MissingInputError(
+                f"detector.model: {model} is not on disk and nothing is downloaded at run time; "
+                f"put the checkpoint at {PRETRAINED_DIR / path.name} and set detector.model: "
+                f"{PRETRAINED_DIR / path.name}")
+        raise MissingInputError(f"detector.model: checkpoint not found: {model}")
+    from ultralytics.nn.tasks import DetectionModel, torch_safe_load
+
+    try:
+        ckpt, _ = torch_safe_load(str(path))
+    except Exception as error:  # ultralytics' messages are multi-line: keep the first line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"detector.model: {model} is not a readable YOLO checkpoint "
+                        f"({first.removeprefix('ERROR ❌️ ')})") from None
+    net = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
+    # SegmentationModel, PoseModel... subclass DetectionModel: only a plain detector fits here
+    if type(net) is not DetectionModel:
+        found = type(net).__name__ if net is not None else "no model"
+        raise UserError(f"detector.model: {model} is not a YOLO detection checkpoint "
+                        f"(holds {found}, expected an ultralytics DetectionModel)")
+    names = net.names.values() if isinstance(net.names, dict) else net.names
+    return ModelSource(model, path, int(net.stride.max()), tuple(str(n) for n in names))
+
+
+def _inspect_yaml(model: str) -> ModelSource:
+    """Build the architecture on the CPU (a fraction of a second for the n/s scales) to read its
+    strides, exactly as ultralytics will when training."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    try:
+        net = DetectionModel(model, nc=1, verbose=False)
+    except FileNotFoundError:
+        raise MissingInputError(f"detector.model: architecture yaml not found: {model} (neither "
+                                "a file nor one of ultralytics' built-in model yamls)") from None
+    except Exception as error:
+        raise UserError(f"detector.model: cannot build {model} "
+                        f"({type(error).__name__}: {error})") from None
+    return ModelSource(model, None, int(net.stride.max()), ())

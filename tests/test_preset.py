@@ -1,0 +1,63 @@
+"""presets/original_study.yaml: checked against params.yaml, and applied exactly as DVC's
+`dvc exp run -S` applies the arguments `python -m pipeline.preset` prints."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.config import read_yaml_file
+from common.errors import UserError
+from pipeline.params import load_params
+from pipeline.preset import override_args, read_preset
+
+REPO = Path(__file__).resolve().parents[1]
+PRESET = REPO / "presets" / "original_study.yaml"
+
+
+def test_original_study_preset_is_the_study_recipe():
+    preset = read_preset(PRESET, REPO / "params.yaml")
+    assert {k: preset[k] for k in ("data.source", "dataset.kitti_share", "detector.model",
+                                   "detector.imgsz", "detector.epochs")} == {
+        "data.source": "real", "dataset.kitti_share": 0.142857,
+        "detector.model": "pretrained/yolov5l6u.pt", "detector.imgsz": 1280,
+        "detector.epochs": 300}
+
+
+def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path):
+    """DVC's own -S machinery (dvc.utils.hydra.apply_overrides) on a copy of params.yaml."""
+    from dvc.utils.hydra import apply_overrides
+
+    params_yaml = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params_yaml)
+    args = override_args(read_preset(PRESET, REPO / "params.yaml"))
+    assert args[:2] == ["-S", "++data.source='real'"]
+    apply_overrides(params_yaml, args[1::2])
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")  # load_params checks weathers
+    params = load_params(params_yaml)
+    assert (params.data.source, params.dataset.kitti_share) == ("real", 0.142857)
+    d = params.detector
+    assert (d.model, d.imgsz, d.epochs, d.batch, d.optimizer, d.close_mosaic, d.workers,
+            d.amp, d.cache) == ("pretrained/yolov5l6u.pt", 1280, 300, 16, "SGD", 0, 8, True, False)
+    cyclegan = params.translators.configs["cyclegan"]
+    assert (cyclegan.ngf, cyclegan.n_blocks, cyclegan.crop_size, cyclegan.n_epochs) == (
+        64, 9, 256, 100)
+    # nothing else in params.yaml changed
+    raw, before = read_yaml_file(params_yaml), read_yaml_file(REPO / "params.yaml")
+    assert raw["evaluation"] == before["evaluation"] and raw["classes"] == before["classes"]
+
+
+def test_bad_preset_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detector.imgsz: 0\n")
+    with pytest.raises(UserError) as caught:
+        read_preset(bad, REPO / "params.yaml")
+    assert str(caught.value) == (f"{bad}: detector.imgsz: must be a whole number >= 1, got 0")
+    done = subprocess.run([sys.executable, "-m", "pipeline.preset", str(bad)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error in stage preset: {caught.value}"]
