@@ -51,6 +51,18 @@ def atomic_write_json(path: Path, obj: Any, *, indent: int | None = 2,
     atomic_write_text(path, text + "\n")
 
 
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save, atomically. Serialised in memory first: torch names the archive inside the
+    file after the file, and a temp name (with a pid) would make equal objects differ in bytes."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a fresh temp dir next to `final`; on success it replaces `final` in one rename.

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import MissingInputError
-from common.files import atomic_path, atomic_write_json
+from common.files import atomic_path, atomic_torch_save, atomic_write_json
 from detection.config import DetectorConfig
 from detection.devices import amp_mode, check_ddp_ready, ultralytics_device
 from detection.env import configure_ultralytics
@@ -42,6 +42,7 @@ from detection.model_source import check_imgsz, file_sha256, inspect_model, note
 log = logging.getLogger(__name__)
 
 RUN_RECORD = "sim2real_run.json"
+LAST_GOOD = "last_good.pt"  # the last completely written last.pt (see _keep_a_good_copy)
 # Args that may differ when resuming (ultralytics accepts new values for these on resume).
 _RESUMABLE_OVERRIDES = ("device", "workers", "cache", "plots", "patience")
 # Not part of a run's identity: the above, amp (follows the device; a resumed run keeps its
@@ -73,6 +74,11 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
         identity["model_sha256"] = file_sha256(source.checkpoint)
     record = {"train_args": identity, "data_fingerprint": _data_fingerprint(data_yaml)}
     state = _checkpoint_state(weights / "last.pt", cfg.epochs)
+    if state == "unreadable" and _checkpoint_state(weights / LAST_GOOD, cfg.epochs) == "unfinished":
+        # killed while ultralytics wrote last.pt (in place): the previous epoch's copy resumes
+        log.warning("last.pt is truncated; resuming from %s (the epoch before)", LAST_GOOD)
+        shutil.copyfile(weights / LAST_GOOD, weights / "last.pt")
+        state = "unfinished"
     same_run = _read_json(run_dir / RUN_RECORD) == record
 
     if same_run and state == "finished":
@@ -103,6 +109,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
         model.add_callback(event, getattr(logger, event))
     # DDP workers are other processes: the context manager below does not reach them
     model.add_callback("on_pretrain_routine_start", _skip_label_cache_files_in_this_process)
+    model.add_callback("on_model_save", _keep_a_good_copy)
     # ultralytics' DDP launch deletes the run dir, record included: rank 0 writes it again
     model.add_callback("on_pretrain_routine_start", _RecordWriter(run_dir / RUN_RECORD, record))
     with _no_label_cache_files():
@@ -114,9 +121,20 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
             model.train(**args)
     if "," in args["device"]:  # DDP: rank 0 logged in its own process; same rows, rebuilt here
         _write_live_history(live_dir, _results_history(run_dir / "results.csv"))
+    (weights / LAST_GOOD).unlink(missing_ok=True)  # finished: last.pt is whole
     best = _best_or_last(weights)
     _drop_run_specifics(best)
     return best
+
+
+def _keep_a_good_copy(trainer: Any) -> None:
+    """After each completed save, a copy of last.pt under another name, written atomically:
+    ultralytics writes last.pt in place, so a kill during that write leaves it truncated, and
+    without the copy the run would start afresh instead of losing one epoch."""
+    last = Path(trainer.last)
+    if last.is_file():
+        with atomic_path(last.with_name(LAST_GOOD)) as tmp:
+            shutil.copyfile(last, tmp)
 
 
 # DetectorConfig fields that only prediction reads: not ultralytics train args
@@ -241,7 +259,6 @@ def _drop_run_specifics(checkpoint: Path) -> None:
     graph). The same run then gives a byte-identical best.pt in any clone at any commit, so DVC
     sees an unchanged model downstream and a fresh clone's `make demo` leaves dvc.lock as
     committed."""
-    import torch
     from ultralytics.nn.tasks import torch_safe_load
 
     ckpt, _ = torch_safe_load(str(checkpoint))
@@ -254,8 +271,7 @@ def _drop_run_specifics(checkpoint: Path) -> None:
         if isinstance(args, dict):
             args.update({key: os.path.relpath(value) for key, value in args.items()
                          if isinstance(value, str) and os.path.isabs(value)})
-    with atomic_path(checkpoint) as tmp:
-        torch.save(ckpt, tmp)
+    atomic_torch_save(ckpt, checkpoint)
 
 
 def _logging_rank() -> bool:

@@ -9,7 +9,6 @@ number of frames.
 
 from __future__ import annotations
 
-import io
 import json
 from collections import deque
 from collections.abc import Iterator
@@ -35,13 +34,6 @@ CONFIG_FILE = "config.json"
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save, atomically (common.files for everything else)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def list_images(directory: Path) -> list[Path]:

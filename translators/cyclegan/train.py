@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from common.files import atomic_write_json
+from common.files import atomic_torch_save, atomic_write_json
 from common.runtime import resolve_device
 from translators.cyclegan.config import CycleGANConfig
 from translators.cyclegan.data import (
@@ -45,7 +45,7 @@ from translators.cyclegan.data import (
     iterations_per_epoch,
 )
 from translators.cyclegan.model import CycleGANModel
-from translators.io import atomic_torch_save, write_rgb
+from translators.io import write_rgb
 
 CHECKPOINT_NAME = "last.pt"
 
