@@ -3,9 +3,8 @@
 From scratch (`detector.model` an architecture yaml) or fine-tuned from a local checkpoint (a .pt:
 ultralytics keeps every layer whose shape fits and builds a new head for the dataset's classes,
 e.g. COCO's 80 -> our 2). On several GPUs (`detector.device: 0,1`) ultralytics launches its own
-DDP workers with torch.distributed.run; they get our callbacks (ultralytics pickles them into
-the launch file) and run them in rank 0 only (guarded below), and the DVCLive dir is rebuilt
-from results.csv after the launch in any case.
+DDP workers with torch.distributed.run; they get our callbacks (see `add_callbacks`), which write
+in rank 0 only, and the DVCLive dir is rebuilt from results.csv after the launch in any case.
 
 A run lives in `run_dir` (ultralytics' save dir: weights/last.pt, weights/best.pt,
 results.csv) plus `sim2real_run.json`, our record of what the run was started with: the
@@ -104,14 +103,7 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
 
         note_reheading(source, list(check_det_dataset(str(data_yaml))["names"].values()))
     model = YOLO(str(weights / "last.pt") if resume else cfg.model)
-    logger = _DVCLiveEpochLogger(live_dir)
-    for event in ("on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_train_end"):
-        model.add_callback(event, getattr(logger, event))
-    # DDP workers are other processes: the context manager below does not reach them
-    model.add_callback("on_pretrain_routine_start", _skip_label_cache_files_in_this_process)
-    model.add_callback("on_model_save", _keep_a_good_copy)
-    # ultralytics' DDP launch deletes the run dir, record included: rank 0 writes it again
-    model.add_callback("on_pretrain_routine_start", _RecordWriter(run_dir / RUN_RECORD, record))
+    add_callbacks(model, live_dir, run_dir / RUN_RECORD, record)
     with _no_label_cache_files():
         if resume:
             log.info("resuming detector training from %s", weights / "last.pt")
@@ -125,6 +117,24 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     best = _best_or_last(weights)
     _drop_run_specifics(best)
     return best
+
+
+def add_callbacks(model: Any, live_dir: Path, record_path: Path, record: dict[str, Any]) -> None:
+    """Our ultralytics callbacks on `model` (a YOLO): DVCLive logging, the last.pt copy, the run
+    record, and the label-cache guard for DDP workers.
+
+    Under DDP, ultralytics cloudpickles the trainer's callbacks into the launch state and each
+    worker rebuilds its trainer with them; every event fires in every rank except
+    on_pretrain_routine_start, which fires in rank 0 only. So each callback that writes checks
+    the rank itself (`_logging_rank`).
+    """
+    logger = _DVCLiveEpochLogger(live_dir)
+    for event in ("on_train_start", "on_train_epoch_end", "on_fit_epoch_end", "on_train_end"):
+        model.add_callback(event, getattr(logger, event))
+    model.add_callback("on_pretrain_routine_start", _LabelCacheGuard())
+    model.add_callback("on_model_save", _keep_a_good_copy)
+    # ultralytics' DDP launch deletes the run dir, record included: rank 0 writes it again
+    model.add_callback("on_pretrain_routine_start", _RecordWriter(record_path, record))
 
 
 def _keep_a_good_copy(trainer: Any) -> None:
@@ -384,12 +394,35 @@ def _skip_label_cache_file(prefix: str, path: Path, x: dict, version: str) -> No
     log.info("not writing label cache %s (the dataset belongs to another stage)", path)
 
 
-def _skip_label_cache_files_in_this_process(trainer: Any) -> None:
-    """on_pretrain_routine_start: the patch below for a DDP worker (a process of its own that
-    ends with training, so the patch is never undone there)."""
+def _skip_label_cache_files_in_this_process() -> None:
+    """The patch of `_no_label_cache_files`, for good: for a DDP worker, a process of its own
+    that ends with training."""
     from ultralytics.data import dataset
 
     dataset.save_dataset_cache_file = _skip_label_cache_file
+
+
+class _LabelCacheGuard:
+    """Keeps DDP workers from writing label cache files into the dataset.
+
+    Every rank scans the training labels, and a rank that finds no cache file writes one. No
+    callback can patch that in ranks 1+ in time (the only event before the scan,
+    on_pretrain_routine_start, fires in rank 0 only), but every worker unpickles the callbacks
+    first thing: unpickling this object installs the patch (`__reduce__`). As a callback it
+    does nothing; in this process `_no_label_cache_files` already holds the patch.
+    """
+
+    def __call__(self, trainer: Any) -> None:
+        pass
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return _guard_this_process, ()
+
+
+def _guard_this_process() -> _LabelCacheGuard:
+    """What unpickling a _LabelCacheGuard runs (in a DDP worker)."""
+    _skip_label_cache_files_in_this_process()
+    return _LabelCacheGuard()
 
 
 @contextlib.contextmanager

@@ -293,29 +293,55 @@ def test_ddp_without_cloudpickle_is_one_line():
         check_ddp_ready("0,1")
 
 
-def test_ddp_ranks_other_than_0_write_nothing(tmp_path, monkeypatch):
-    """What ultralytics' DDP workers run of ours: the run record and DVCLive only in rank 0,
-    and the no-label-cache patch in every worker process."""
-    import json
-    from types import SimpleNamespace
-
+# What each DDP worker runs of ultralytics' launch file before it trains: the trainer rebuilt
+# from the cloudpickled state (our callbacks included), then the training set scanned, as every
+# rank does. The rest (init_process_group, the CUDA device) needs GPUs.
+WORKER_PROBE = """
     from ultralytics.data import dataset
+    from ultralytics.utils import RANK
+    trainer.get_dataloader(trainer.data["train"], batch_size=2, rank=-1, mode="train")
+    print("probe", RANK, dataset.save_dataset_cache_file.__name__)
+"""
 
-    from detection.train import (
-        _DVCLiveEpochLogger,
-        _RecordWriter,
-        _skip_label_cache_file,
-        _skip_label_cache_files_in_this_process,
-    )
 
-    trainer = SimpleNamespace(csv=str(tmp_path / "results.csv"), start_epoch=0)
-    monkeypatch.setenv("RANK", "1")
-    _RecordWriter(tmp_path / "record.json", {"a": 1})(trainer)
-    _DVCLiveEpochLogger(tmp_path / "live").on_train_start(trainer)
-    assert not (tmp_path / "record.json").exists() and not (tmp_path / "live").exists()
-    monkeypatch.setenv("RANK", "0")
-    _RecordWriter(tmp_path / "record.json", {"a": 1})(trainer)
-    assert json.loads((tmp_path / "record.json").read_text()) == {"a": 1}
+@pytest.mark.parametrize("rank", [0, 1])
+def test_ddp_workers_get_our_callbacks_and_write_no_label_cache(tmp_path, monkeypatch, rank):
+    """ultralytics' own launch file (generate_ddp_file), run as DDP rank `rank` on the CPU."""
+    from ultralytics import YOLO
+    from ultralytics.data import dataset
+    from ultralytics.models.yolo.detect import DetectionTrainer
+    from ultralytics.utils.dist import generate_ddp_file
+
+    from detection.train import add_callbacks
+
     monkeypatch.setattr(dataset, "save_dataset_cache_file", dataset.save_dataset_cache_file)
-    _skip_label_cache_files_in_this_process(trainer)
-    assert dataset.save_dataset_cache_file is _skip_label_cache_file
+    draw_dataset(tmp_path / "data", n_train=4, n_val=2)
+    run_dir, record = tmp_path / "run", {"train_args": {"seed": 0}}
+    args = _train_args(tmp_path / "data" / "data.yaml", run_dir, DetectorConfig(**QUICK),
+                       seed=0, gpu_count=0, checkpoint=False)
+    model = YOLO("yolov5n.yaml")
+    add_callbacks(model, tmp_path / "live", run_dir / "record.json", record)
+    trainer = DetectionTrainer(overrides=args, _callbacks=model.callbacks)
+    trainer.model = trainer.get_model(cfg="yolov5n.yaml", verbose=False)
+    launch = Path(generate_ddp_file(trainer))
+    source = launch.read_text()
+    assert source.count("    trainer.train()\n") == 1
+    launch.write_text(source.replace("    trainer.train()\n", WORKER_PROBE))
+    (run_dir / "record.json").unlink()  # the launcher deletes the run dir before it starts
+
+    env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+           "PYTHONPATH": str(REPO)}
+    worker = subprocess.run([sys.executable, str(launch)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    launch.unlink()
+    launch.with_suffix(".pt").unlink()
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert not list((tmp_path / "data").rglob("*.cache"))  # the dataset stays DVC's output
+    assert f"probe {rank} _skip_label_cache_file" in worker.stdout
+    # rank 0 re-writes the run record (on_pretrain_routine_start: rank 0 only); rank 1 nothing
+    written = (run_dir / "record.json").is_file()
+    assert written == (rank == 0)
+    if written:
+        import json
+
+        assert json.loads((run_dir / "record.json").read_text()) == record
