@@ -59,6 +59,9 @@ class DetectorConfig:
                 f"model: must be an architecture yaml such as yolov5n.yaml (from scratch) or a "
                 f"checkpoint .pt such as pretrained/yolov5mu.pt (fine-tuned), got {self.model!r}"
             )
+        if self.rect and "," in self.device:  # ultralytics' DDP would turn it off with a warning
+            raise ParamError(f"rect: true does not work on several GPUs (device {self.device}): "
+                             "ultralytics' DDP shuffles and mosaics; set rect: false")
 
 
 def normalise_device(device: object) -> str:

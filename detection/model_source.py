@@ -84,7 +84,9 @@ def _inspect_checkpoint(model: str) -> ModelSource:
                 f"detector.model: {model} is not on disk and nothing is downloaded at run time; "
                 f"put the checkpoint at {PRETRAINED_DIR / path.name} and set detector.model: "
                 f"{PRETRAINED_DIR / path.name}")
-        raise MissingInputError(f"detector.model: checkpoint not found: {model}")
+        raise MissingInputError(f"detector.model: checkpoint not found: {model} (nothing is "
+                                "downloaded at run time: put the file there; "
+                                f"{PRETRAINED_DIR}/README.md says where to get one)")
     from ultralytics.nn.tasks import DetectionModel, torch_safe_load
 
     try:

@@ -10,30 +10,15 @@ pretrained/, the folder dvc.yaml lists as this stage's dep (pretrained/README.md
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-from common.errors import UserError
 from common.files import atomic_dir
 from detection import train_detector
-from detection.model_source import PRETRAINED_DIR, is_checkpoint_name
 from pipeline.common import DATASET, DETECTOR, DETECTOR_RUN, run_stage
 from pipeline.params import load_params
 
 
-def check_checkpoint_is_a_dep(model: str) -> None:
-    """A .pt outside pretrained/ would train, but DVC would not re-run the stage when it
-    changes: refuse it in one line."""
-    if not is_checkpoint_name(model):
-        return
-    if not Path(model).resolve().is_relative_to(PRETRAINED_DIR.resolve()):
-        raise UserError(f"detector.model: {model} is outside {PRETRAINED_DIR}/, the folder "
-                        f"dvc.yaml tracks as this stage's dep; move it there (e.g. "
-                        f"{PRETRAINED_DIR / Path(model).name}) so a changed checkpoint re-trains")
-
-
 def main(argv: list[str]) -> None:
-    params = load_params()
-    check_checkpoint_is_a_dep(params.detector.model)
+    params = load_params()  # checks detector.model and imgsz against the model too
     live_dir = DETECTOR_RUN / "dvclive"
     best = train_detector(DATASET / "data.yaml", DETECTOR_RUN, params.detector, live_dir,
                           seed=params.seed)

@@ -25,7 +25,7 @@ from detection import DetectorConfig, configure_ultralytics, train_detector
 from detection.devices import ultralytics_device
 from detection.model_source import check_imgsz, inspect_model
 from detection.train import _train_args
-from pipeline.train_detector import check_checkpoint_is_a_dep
+from pipeline.params import check_detector_model, load_params
 from tests.test_detection import QUICK, draw_dataset
 
 configure_ultralytics()  # before anything imports ultralytics: see detection/env.py
@@ -102,7 +102,9 @@ def test_bare_hub_name_not_on_disk_says_where_to_put_it(tmp_path, monkeypatch):
 def test_missing_checkpoint_path_is_named():
     with pytest.raises(MissingInputError) as caught:
         inspect_model("pretrained/nope.pt")
-    assert str(caught.value) == "detector.model: checkpoint not found: pretrained/nope.pt"
+    assert str(caught.value) == (
+        "detector.model: checkpoint not found: pretrained/nope.pt (nothing is downloaded at run "
+        "time: put the file there; pretrained/README.md says where to get one)")
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -187,6 +189,14 @@ def test_bad_device_lists_name_the_key(raw):
     assert str(caught.value).startswith("detector.device: ")
 
 
+def test_rect_batches_on_several_gpus_are_refused():
+    with pytest.raises(ParamError) as caught:
+        build(DetectorConfig, {"device": [0, 1], "rect": True}, "detector")
+    assert str(caught.value) == ("detector.rect: true does not work on several GPUs (device "
+                                 "0,1): ultralytics' DDP shuffles and mosaics; set rect: false")
+    assert build(DetectorConfig, {"device": 0, "rect": True}, "detector").rect is True
+
+
 def test_device_list_is_passed_to_ultralytics_as_it_expects(tmp_path):
     cfg = DetectorConfig(device="0,1", batch=32, workers=8, cache=True)
     args = _train_args(tmp_path / "data.yaml", tmp_path / "run", cfg, seed=3, gpu_count=2,
@@ -232,15 +242,37 @@ def test_gpu_list_on_this_machine_fails_before_training(tmp_path):
 
 # --- the checkpoint as a DVC dep -------------------------------------------------------------
 
-def test_stage_refuses_a_checkpoint_dvc_does_not_track(tmp_path):
-    check_checkpoint_is_a_dep("yolov5n.yaml")
-    check_checkpoint_is_a_dep("pretrained/yolov5mu.pt")
-    with pytest.raises(UserError) as caught:
-        check_checkpoint_is_a_dep("/data/ckpt/best.pt")
-    assert str(caught.value) == (
-        "detector.model: /data/ckpt/best.pt is outside pretrained/, the folder dvc.yaml tracks "
-        "as this stage's dep; move it there (e.g. pretrained/best.pt) so a changed checkpoint "
-        "re-trains")
+def test_every_stage_checks_the_model_when_params_load(tmp_path, monkeypatch):
+    """load_params (every stage's first call) checks detector.model against the files and the
+    model's stride, so a bad one stops an experiment at its first stage."""
+    monkeypatch.chdir(tmp_path)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+
+    def load_with(**detector) -> None:
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+            {**params, "detector": {**params["detector"], **detector}}))
+        load_params(tmp_path / "params.yaml")
+
+    load_with(model="yolov5n6.yaml", imgsz=1280)
+    cases = [
+        ({"model": "yolov5n6.yaml", "imgsz": 1248}, "detector.imgsz: must be a multiple of 64 "
+         "(the largest stride of yolov5n6.yaml), got 1248"),
+        ({"model": "/data/ckpt/best.pt"}, "detector.model: /data/ckpt/best.pt is outside "
+         "pretrained/, the folder dvc.yaml tracks as train_detector's dep; move it there (e.g. "
+         "pretrained/best.pt) so a changed checkpoint re-trains"),
+        ({"model": "pretrained/yolov5mu.pt"}, "detector.model: checkpoint not found: "
+         "pretrained/yolov5mu.pt (nothing is downloaded at run time: put the file there; "
+         "pretrained/README.md says where to get one)"),
+    ]
+    for detector, message in cases:
+        with pytest.raises(UserError) as caught:
+            load_with(**detector)
+        assert str(caught.value) == message
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "x.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match=r"^detector.model: pretrained/x.pt is not a readable"):
+        load_with(model="pretrained/x.pt")
+    check_detector_model("yolov5n.yaml", 320)  # the demo's
 
 
 def _dvc(root: Path, *args: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from common.config import read_yaml_file
 from common.errors import UserError
+from detection import configure_ultralytics
 from pipeline.params import load_params
 from pipeline.preset import override_args, read_preset
 
@@ -28,9 +29,19 @@ def test_original_study_preset_is_the_study_recipe():
         "detector.epochs": 300}
 
 
-def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path):
+def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path, monkeypatch):
     """DVC's own -S machinery (dvc.utils.hydra.apply_overrides) on a copy of params.yaml."""
+    import torch
     from dvc.utils.hydra import apply_overrides
+
+    configure_ultralytics()  # before ultralytics is imported (detection/env.py)
+    from ultralytics.nn.tasks import DetectionModel
+
+    # load_params reads the preset's checkpoint: a randomly initialised P6 model (stride 64)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pretrained").mkdir()
+    torch.save({"model": DetectionModel("yolov5n6.yaml", verbose=False)},
+               tmp_path / "pretrained" / "yolov5l6u.pt")
 
     params_yaml = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", params_yaml)
