@@ -111,7 +111,7 @@ def _inspect_yaml(model: str) -> ModelSource:
     from ultralytics.nn.tasks import DetectionModel
 
     try:
-        net = DetectionModel(model, nc=1, verbose=False)
+        net = DetectionModel(model, verbose=False)  # (its own nc: no "Overriding" line)
     except FileNotFoundError:
         raise MissingInputError(f"detector.model: architecture yaml not found: {model} (neither "
                                 "a file nor one of ultralytics' built-in model yamls)") from None
