@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from common.config import ParamError, check_int, check_range
+from common.runtime import normalise_device
 
 
 @dataclass
@@ -59,23 +60,3 @@ class DetectorConfig:
                 f"model: must be an architecture yaml such as yolov5n.yaml (from scratch) or a "
                 f"checkpoint .pt such as pretrained/yolov5mu.pt (fine-tuned), got {self.model!r}"
             )
-
-
-def normalise_device(device: object) -> str:
-    """auto, cpu, cuda, or GPU indices as ultralytics spells them ("0", "0,1"): from the text
-    "0,1", a YAML int 0 or a YAML list [0, 1]. ParamError naming `device` otherwise."""
-    if device in ("auto", "cpu", "cuda"):
-        return str(device)
-    if isinstance(device, int) and not isinstance(device, bool):
-        items: list[object] = [device]
-    elif isinstance(device, list):
-        items = device
-    elif isinstance(device, str):
-        items = [int(x) if x.strip().isdigit() else x for x in device.split(",")]
-    else:
-        items = [device]
-    indices = [x for x in items if isinstance(x, int) and not isinstance(x, bool) and x >= 0]
-    if not items or len(indices) != len(items) or len(set(indices)) != len(indices):
-        raise ParamError(f"device: must be auto, cpu, cuda or distinct GPU indices such as 0,1; "
-                         f"got {device!r}")
-    return ",".join(str(x) for x in indices)
