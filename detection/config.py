@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from common.config import ParamError, check_int, check_range
+from common.runtime import normalise_device
 
 
 @dataclass
@@ -47,8 +48,8 @@ class DetectorConfig:
             check_int(name, getattr(self, name), minimum=1)
         for name in ("workers", "patience", "close_mosaic"):
             check_int(name, getattr(self, name), minimum=0)
-        # imgsz vs the model's largest stride (32, or 64 for P6) is checked against the built
-        # model when training starts: detection.model_source.check_imgsz
+        # imgsz vs the model's largest stride (32, or 64 for P6) needs the model itself: checked
+        # when params load (pipeline.params.check_detector_model) and when training starts
         for name in ("conf", "iou", "mosaic"):
             check_range(name, getattr(self, name), 0.0, 1.0)
         if not self.lr0 > 0:
@@ -63,22 +64,3 @@ class DetectorConfig:
             raise ParamError(f"rect: true does not work on several GPUs (device {self.device}): "
                              "ultralytics' DDP shuffles and mosaics; set rect: false")
 
-
-def normalise_device(device: object) -> str:
-    """auto, cpu, cuda, or GPU indices as ultralytics spells them ("0", "0,1"): from the text
-    "0,1", a YAML int 0 or a YAML list [0, 1]. ParamError naming `device` otherwise."""
-    if device in ("auto", "cpu", "cuda"):
-        return str(device)
-    if isinstance(device, int) and not isinstance(device, bool):
-        items: list[object] = [device]
-    elif isinstance(device, list):
-        items = device
-    elif isinstance(device, str):
-        items = [int(x) if x.strip().isdigit() else x for x in device.split(",")]
-    else:
-        items = [device]
-    indices = [x for x in items if isinstance(x, int) and not isinstance(x, bool) and x >= 0]
-    if not items or len(indices) != len(items) or len(set(indices)) != len(indices):
-        raise ParamError(f"device: must be auto, cpu, cuda or distinct GPU indices such as 0,1; "
-                         f"got {device!r}")
-    return ",".join(str(x) for x in indices)

@@ -1,29 +1,21 @@
 """The detector's device param as ultralytics wants it: one GPU, several (DDP), or the CPU.
 
-`detector.device` is checked for form when params load (detection.config.normalise_device); here
+`detector.device` is checked for form when params load (common.runtime.normalise_device); here
 it meets the machine: asking for GPUs torch does not see is one line, at train/predict time.
 """
 
 from __future__ import annotations
 
 from common.errors import UserError
+from common.runtime import gpu_indices
 
 
 def ultralytics_device(device: str, gpu_count: int) -> str:
     """Our (normalised) device param as ultralytics spells it on a machine with `gpu_count` CUDA
     GPUs: 'cpu', '0', or the indices '0,1,2,3' (DDP). UserError if the GPUs asked for are not
     there."""
-    if device == "cpu" or (device == "auto" and gpu_count == 0):
-        return "cpu"
-    if device in ("auto", "cuda"):
-        device = "0"
-    indices = [int(x) for x in device.split(",")]
-    if max(indices) >= gpu_count:
-        seen = f"{gpu_count} CUDA GPU" + ("" if gpu_count == 1 else "s")
-        hint = "use auto or cpu" if gpu_count == 0 else f"indices 0..{gpu_count - 1} exist"
-        raise UserError(f"detector.device: {device!r} asks for GPU {max(indices)} but torch sees "
-                        f"{seen}; {hint}")
-    return ",".join(str(i) for i in indices)
+    indices = gpu_indices(device, gpu_count, "detector.device")
+    return ",".join(str(i) for i in indices) or "cpu"
 
 
 def check_ddp_ready(device: str) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import translators
-from common.config import ParamError, build, check_int, check_range, coerce, read_yaml_file
+from common.config import ParamError, build, check_int, check_range, read_yaml_file
+from common.runtime import normalise_device
 from data.sample import SampleConfig
 from detection import DetectorConfig, configure_ultralytics
 from detection.model_source import PRETRAINED_DIR, check_imgsz, inspect_model, is_checkpoint_name
@@ -169,7 +170,9 @@ class TranslatorsParams:
     """`translators:` in params.yaml: the device, and one section per registered translator
     (each built as that translator's own Config; see `build_translators`)."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto | cpu | cuda | GPU indices ("0,1", 0 or [0, 1]), normalised to a string
+    # (common.runtime.normalise_device); several GPUs: translator_train runs torchrun
+    device: str = "auto"
     configs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -275,7 +278,7 @@ def build_translators(raw: Any) -> TranslatorsParams:
     raw = dict(raw or {}) if isinstance(raw, dict) or raw is None else raw
     if not isinstance(raw, dict):
         raise ParamError(f"translators: expected a mapping, got {raw!r}")
-    device = coerce(Literal["auto", "cpu", "cuda"], raw.pop("device", "auto"), "translators.device")
+    device = normalise_device(raw.pop("device", "auto"), "translators.device")
     configs = {name: build(translators.config_class(name), raw.pop(name, None) or {},
                            f"translators.{name}") for name in translators.names()}
     if raw:

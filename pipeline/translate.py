@@ -33,6 +33,7 @@ def main(argv: list[str]) -> None:
         raise UserError(f"usage: python -m pipeline.translate {{{','.join(WEATHERS)}}}")
     weather = argv[0]
     params = load_params()
+    # forward passes only: a list of GPUs translates on its first one
     device = resolve_device(params.translators.device, "translators.device")
     vkitti2 = read_manifest(INGEST / "vkitti2")
     translator = translators.get(params.translator)

@@ -44,7 +44,9 @@ def test_repository_params_load_into_typed_objects():
         (lambda p: p["translators"]["cyclegan"].update(ngf=1.5),
          "translators.cyclegan.ngf: expected a whole number"),
         (lambda p: p["translators"].update(pix2pix={}), "translators.pix2pix: unknown key"),
-        (lambda p: p["translators"].update(device="gpu"), "translators.device: 'gpu'"),
+        (lambda p: p["translators"].update(device="gpu"),
+         "translators.device: must be auto, cpu, cuda or distinct GPU indices such as 0,1; "
+         "got 'gpu'"),
         (lambda p: p["evaluation"].update(classes=["car", "bus"]),
          "evaluation.classes: 'bus' is not a detector class"),
         (lambda p: p["evaluation"].update(report_score=1.5),
@@ -99,6 +101,21 @@ def test_bad_params_name_the_key(tmp_path, edit, message):
         load_params(write_params(tmp_path, edit))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("device", "normalised"), [([0, 1], "0,1"), ("0,1", "0,1"), (0, "0"),
+                                                    ("cuda", "cuda")])
+def test_translators_device_takes_gpu_indices_as_the_detector_does(tmp_path, device, normalised):
+    path = write_params(tmp_path, lambda p: p["translators"].update(device=device))
+    assert load_params(path).translators.device == normalised
+
+
+@pytest.mark.parametrize("device", [-1, "a", [0, 0]])
+def test_bad_translators_device_is_one_line_naming_the_key(tmp_path, device):
+    with pytest.raises(ParamError) as err:
+        load_params(write_params(tmp_path, lambda p: p["translators"].update(device=device)))
+    assert str(err.value) == ("translators.device: must be auto, cpu, cuda or distinct GPU "
+                              f"indices such as 0,1; got {device!r}")
 
 
 def test_the_sample_worlds_own_seed_is_checked_at_load(tmp_path):

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path)
     train.add_argument("--set", **sets)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    train.add_argument("--device", default="auto", help="auto | cpu | cuda | a GPU index")
     train.add_argument("--checkpoint-dir", type=Path,
                        help="where resumable checkpoints live (default OUT/checkpoints)")
     train.set_defaults(run=_train)
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     translate.add_argument("--model", required=True, type=Path, help="the `train --out` dir")
     translate.add_argument("--input", required=True, type=Path)
     translate.add_argument("--output", required=True, type=Path)
-    translate.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    translate.add_argument("--device", default="auto", help="auto | cpu | cuda | a GPU index")
     translate.add_argument("--batch-size", type=int, default=4)
     translate.set_defaults(run=_translate)
     return parser

@@ -31,6 +31,9 @@ class Translator(Protocol):
     # True only for the baseline: its "translation" of weather W is vKITTI2's own rendered
     # variation W, so the translate stage feeds it those frames instead of `clone` frames.
     uses_rendered_weather: bool
+    # True if `fit` trains on several GPUs when started under torchrun (one process per GPU,
+    # DDP): translator_train then launches it so for a list of GPUs; the others use the first.
+    trains_distributed: bool
 
     def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any, *,
             weather: str | None = None, device: torch.device | None = None,

@@ -71,6 +71,7 @@ class FourierDomainAdaptation:
     name = "fda"
     Config = FDAConfig
     uses_rendered_weather = False
+    trains_distributed = False
 
     def __init__(self) -> None:
         self.cfg = FDAConfig()

@@ -23,6 +23,7 @@ class NoTranslator:
     name = "none"
     Config = NoTranslatorConfig
     uses_rendered_weather = True
+    trains_distributed = False
 
     def fit(self, source: list[Path], target: list[Path], out: Path,
             cfg: NoTranslatorConfig | None = None, *, weather: str | None = None,

@@ -167,6 +167,7 @@ class WeatherEffects:
     name = "weatherfx"
     Config = WeatherEffectsConfig
     uses_rendered_weather = False
+    trains_distributed = False
 
     def __init__(self) -> None:
         self.cfg = WeatherEffectsConfig()

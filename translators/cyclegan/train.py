@@ -10,8 +10,9 @@ Built to survive days of training and a `kill -9`:
 - DVCLive curves (per-epoch mean losses, lr) and sample grids are rebuilt from that history
   on every start, so a resumed run never logs an epoch twice or loses one.
 
-Multi-GPU: launch through torchrun (see `python -m translators train --help`); each rank
-trains on its share of every epoch's plan, DDP averages the gradients, rank 0 logs and saves.
+Multi-GPU: launch through torchrun (see `python -m translators train --help`; the
+translator_train stage does so itself for a list of GPUs); each rank trains on its share of every
+epoch's plan, DDP averages the gradients, rank 0 logs and saves.
 """
 
 from __future__ import annotations

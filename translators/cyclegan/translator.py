@@ -20,6 +20,7 @@ class CycleGAN:
     name = "cyclegan"
     Config = CycleGANConfig
     uses_rendered_weather = False
+    trains_distributed = True  # torchrun DDP: translators/cyclegan/train.py
 
     def __init__(self) -> None:
         self.generator: nn.Module | None = None

@@ -82,6 +82,7 @@ class NeuralStyleTransfer:
     name = "nst"
     Config = NSTConfig
     uses_rendered_weather = False
+    trains_distributed = False
 
     def __init__(self) -> None:
         self.cfg = NSTConfig()
