@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import detection.callbacks as callbacks_module
 import detection.train as train_module
 from common.config import ParamError
 from detection import (
@@ -173,32 +174,32 @@ def test_resume_after_interruption_continues_from_saved_epoch(tmp_path, monkeypa
     class Killed(Exception):
         pass
 
-    log_epoch = train_module._DVCLiveEpochLogger.on_fit_epoch_end
+    log_epoch = callbacks_module._DVCLiveEpochLogger.on_fit_epoch_end
 
     def killed_after_first_epoch(self, trainer):
         log_epoch(self, trainer)
         if trainer.epoch == 0:
             raise Killed
 
-    monkeypatch.setattr(train_module._DVCLiveEpochLogger, "on_fit_epoch_end",
+    monkeypatch.setattr(callbacks_module._DVCLiveEpochLogger, "on_fit_epoch_end",
                         killed_after_first_epoch)
     with pytest.raises(Killed):
         train_detector(data_yaml, run_dir, cfg, run_dir / "dvclive")
     assert train_module._checkpoint_state(run_dir / "weights" / "last.pt", 3) == "unfinished"
-    monkeypatch.setattr(train_module._DVCLiveEpochLogger, "on_fit_epoch_end", log_epoch)
+    monkeypatch.setattr(callbacks_module._DVCLiveEpochLogger, "on_fit_epoch_end", log_epoch)
 
     start_epochs = []
-    start = train_module._DVCLiveEpochLogger.on_train_start
+    start = callbacks_module._DVCLiveEpochLogger.on_train_start
 
     def recording_start(self, trainer):
         start_epochs.append(trainer.start_epoch)
         start(self, trainer)
 
-    monkeypatch.setattr(train_module._DVCLiveEpochLogger, "on_train_start", recording_start)
+    monkeypatch.setattr(callbacks_module._DVCLiveEpochLogger, "on_train_start", recording_start)
     best = train_detector(data_yaml, run_dir, cfg, run_dir / "dvclive")
     assert start_epochs == [1] and best.is_file()
     assert train_module._checkpoint_state(run_dir / "weights" / "last.pt", 3) == "finished"
-    assert sorted(train_module._results_history(run_dir / "results.csv")) == [0, 1, 2]
+    assert sorted(callbacks_module.results_history(run_dir / "results.csv")) == [0, 1, 2]
     for name in LIVE_METRICS:
         _, *rows = read_tsv(run_dir / "dvclive" / "plots" / "metrics" / f"{name}.tsv")
         assert [int(step) for step, _ in rows] == [0, 1, 2]
@@ -255,7 +256,7 @@ def test_unreadable_checkpoint_means_a_fresh_start(tmp_path):
 def test_results_history_keeps_the_last_row_of_a_rerun_epoch(tmp_path):
     results = tmp_path / "results.csv"
     results.write_text("epoch,time,train/box_loss\n1,1.0,3.0\n2,2.0,2.5\n2,2.1,2.4\n")
-    history = train_module._results_history(results)
+    history = callbacks_module.results_history(results)
     assert sorted(history) == [0, 1] and history[1]["train/box_loss"] == 2.4
 
 

@@ -344,7 +344,7 @@ def test_ddp_workers_get_our_callbacks_and_write_no_label_cache(tmp_path, monkey
     from ultralytics.models.yolo.detect import DetectionTrainer
     from ultralytics.utils.dist import generate_ddp_file
 
-    from detection.train import add_callbacks
+    from detection.callbacks import add_callbacks
 
     monkeypatch.setattr(dataset, "save_dataset_cache_file", dataset.save_dataset_cache_file)
     draw_dataset(tmp_path / "data", n_train=4, n_val=2)
