@@ -236,7 +236,8 @@ def parse_gap_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     parser.add_argument("--imgsz", type=int, default=defaults.imgsz, help="resize width")
     parser.add_argument("--batch", type=int, default=defaults.batch)
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=defaults.device)
+    parser.add_argument("--device", default=defaults.device,
+                        help="auto | cpu | cuda | a GPU index (default auto)")
     parser.add_argument("--max-frames", type=int, default=0,
                         help="at most this many frames per set, evenly spaced (0 = all)")
     parser.add_argument("--kid-subset", type=int, default=defaults.kid_subset)

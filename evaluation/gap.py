@@ -20,7 +20,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from common.config import ParamError, check_int
 from common.errors import MissingInputError
-from common.runtime import resolve_device
+from common.runtime import normalise_device, resolve_device
 from evaluation.errors import EvalInputError
 
 STRIDE = 32  # every side a multiple of the detector's largest stride
@@ -45,7 +44,8 @@ class GapConfig:
     reference_model: str = "outputs/detector/model/best.pt"
     imgsz: int = 320  # frames are resized to this width (the detector's training size)
     batch: int = 16
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # auto | cpu | cuda | GPU indices as detector.device takes them (features: the first listed)
+    device: str | int | list[int] = "auto"
     max_frames: int = 500  # per set, evenly spaced (the stage's cost bound); 0 = all
     kid_subset: int = 100  # KID: subsets of this size when a set is larger ...
     kid_subsets: int = 50  # ... averaged over this many draws
@@ -56,6 +56,7 @@ class GapConfig:
             check_int(name, getattr(self, name), minimum=low)
         if self.imgsz % STRIDE:
             raise ParamError(f"imgsz: must be a multiple of {STRIDE}, got {self.imgsz}")
+        self.device = normalise_device(self.device)
 
 
 # --------------------------------------------------------------------------- the two scores

@@ -103,18 +103,21 @@ def test_bad_params_name_the_key(tmp_path, edit, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("section", ["translators", "gap"])
 @pytest.mark.parametrize(("device", "normalised"), [([0, 1], "0,1"), ("0,1", "0,1"), (0, "0"),
                                                     ("cuda", "cuda")])
-def test_translators_device_takes_gpu_indices_as_the_detector_does(tmp_path, device, normalised):
-    path = write_params(tmp_path, lambda p: p["translators"].update(device=device))
-    assert load_params(path).translators.device == normalised
+def test_device_params_take_gpu_indices_as_the_detector_does(tmp_path, section, device,
+                                                             normalised):
+    path = write_params(tmp_path, lambda p: p[section].update(device=device))
+    assert getattr(load_params(path), section).device == normalised
 
 
+@pytest.mark.parametrize("section", ["translators", "gap"])
 @pytest.mark.parametrize("device", [-1, "a", [0, 0]])
-def test_bad_translators_device_is_one_line_naming_the_key(tmp_path, device):
+def test_bad_device_params_are_one_line_naming_the_key(tmp_path, section, device):
     with pytest.raises(ParamError) as err:
-        load_params(write_params(tmp_path, lambda p: p["translators"].update(device=device)))
-    assert str(err.value) == ("translators.device: must be auto, cpu, cuda or distinct GPU "
+        load_params(write_params(tmp_path, lambda p: p[section].update(device=device)))
+    assert str(err.value) == (f"{section}.device: must be auto, cpu, cuda or distinct GPU "
                               f"indices such as 0,1; got {device!r}")
 
 
