@@ -158,14 +158,6 @@ def _skip_label_cache_file(prefix: str, path: Path, x: dict, version: str) -> No
     log.info("not writing label cache %s (the dataset belongs to another stage)", path)
 
 
-def _skip_label_cache_files_in_this_process() -> None:
-    """The patch of `no_label_cache_files`, for good: for a DDP worker, a process of its own
-    that ends with training."""
-    from ultralytics.data import dataset
-
-    dataset.save_dataset_cache_file = _skip_label_cache_file
-
-
 class _LabelCacheGuard:
     """Keeps DDP workers from writing label cache files into the dataset.
 
@@ -184,8 +176,11 @@ class _LabelCacheGuard:
 
 
 def _guard_this_process() -> _LabelCacheGuard:
-    """What unpickling a _LabelCacheGuard runs (in a DDP worker)."""
-    _skip_label_cache_files_in_this_process()
+    """What unpickling a _LabelCacheGuard runs (in a DDP worker): the patch of
+    `no_label_cache_files`, for good, since the worker is a process that ends with training."""
+    from ultralytics.data import dataset
+
+    dataset.save_dataset_cache_file = _skip_label_cache_file
     return _LabelCacheGuard()
 
 
