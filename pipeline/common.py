@@ -11,6 +11,7 @@ from common.errors import UserError
 
 OUTPUTS = Path("outputs")
 INGEST = OUTPUTS / "ingest"
+SAMPLE_WORLD = INGEST / "sample_world"  # data.source: sample writes its world here
 TRANSLATORS = OUTPUTS / "translators"
 TRANSLATE = OUTPUTS / "translate"
 DATASET = OUTPUTS / "dataset"

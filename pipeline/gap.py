@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import atomic_dir, atomic_write_json
+from common.weathers import BDD_WEATHER
 from data import read_manifest
 from evaluation.gap import (
     Extractor,
@@ -32,7 +33,7 @@ from evaluation.gap import (
     share_closed,
 )
 from pipeline.common import INGEST, OUTPUTS, TRANSLATE, run_stage
-from pipeline.params import BDD_WEATHER, load_params
+from pipeline.params import load_params
 
 GAP = OUTPUTS / "gap"
 COMPARED = ("source", "translated", "floor")  # each is scored against the target's frames

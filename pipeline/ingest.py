@@ -18,7 +18,7 @@ from data.bdd100k import read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
 from data.sample import SampleWorld, write_sample_world
 from data.vkitti2 import read_vkitti2
-from pipeline.common import INGEST, run_stage
+from pipeline.common import INGEST, SAMPLE_WORLD, run_stage
 from pipeline.params import Params, RealPaths, load_params
 
 
@@ -27,7 +27,8 @@ def main(argv: list[str]) -> None:
     with atomic_dir(INGEST) as tmp:
         if params.data.source == "sample":
             # the world has its own seed (data.sample.seed): the top-level `seed` varies training
-            roots = sample_world_roots(write_sample_world(tmp / "sample_world", params.data.sample))
+            world = tmp / SAMPLE_WORLD.relative_to(INGEST)
+            roots = sample_world_roots(write_sample_world(world, params.data.sample))
         else:
             roots = params.data.real
         for name, result in read_all(params, roots).items():

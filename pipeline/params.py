@@ -20,6 +20,7 @@ from typing import Any, Literal
 import translators
 from common.config import ParamError, build, check_int, check_range, read_yaml_file
 from common.runtime import normalise_device
+from common.weathers import WEATHERS
 from data.sample import SampleConfig
 from detection import DetectorConfig, configure_ultralytics
 from detection.model_source import PRETRAINED_DIR, check_imgsz, inspect_model, is_checkpoint_name
@@ -27,9 +28,6 @@ from evaluation import EvalConfig
 from evaluation.core import MAX_REPLICATES
 from evaluation.gap import GapConfig
 
-WEATHERS = ("fog", "rain", "overcast")
-# vKITTI2 variation name -> the BDD100K `weather` attribute value of the matching real frames.
-BDD_WEATHER = {"fog": "foggy", "rain": "rainy", "overcast": "overcast"}
 # A scene, camera, variation or sequence name is one plain path component: it becomes part of
 # the paths the readers open, so `../../etc` must not get that far.
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -138,6 +136,9 @@ class StudyParams:
         default_factory=lambda: ["none", "cyclegan", "fda", "weatherfx"])  # first = baseline
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds (`seed`)
     oracle: bool = True  # + dataset.train_on=bdd100k (translator none) per seed: in-domain
+    # + translator ideal per seed: the perfect appearance translator (sample world only); its
+    # Δ is the headroom, and each translator's share of it is reported
+    ideal: bool = True
     bootstrap: int = 2000  # replicates of the seeds-then-images bootstrap
     ci: float = 0.95  # confidence level of every interval
     # extra `dvc exp run -S key=value` for every experiment, e.g. {detector.epochs: 20};
@@ -149,7 +150,7 @@ class StudyParams:
     oracle_set: dict[str, bool | int | float | str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        allowed = translators.names()
+        allowed = [name for name in translators.names() if name != "ideal"]  # study.ideal
         for i, name in enumerate(self.translators):
             if name not in allowed:
                 raise ParamError(f"translators[{i}]: {name!r} is not allowed; "
@@ -197,6 +198,10 @@ class Params:
         if self.translator not in translators.names():
             raise ParamError(f"translator: {self.translator!r} is not allowed; "
                              f"choose one of {', '.join(translators.names())}")
+        if self.data.source == "real" and self.translator == "ideal":
+            raise ParamError("translator: `ideal` needs the sample world's renders (the clone "
+                             "frames drawn again in the real look); with data.source: real there "
+                             "are none")
         if not self.weathers or len(set(self.weathers)) != len(self.weathers):
             raise ParamError(f"weathers: each of fog, rain, overcast at most once, and at least "
                              f"one; got {self.weathers!r}")
@@ -224,6 +229,14 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     _check_study_set(raw, params.study.set, "study.set")
     _check_study_set(raw, {**params.study.set, **params.study.oracle_set}, "study.oracle_set")
     return params
+
+
+def check_study_arms(params: Params) -> None:
+    """What only the study runs: its ideal arm exists on the sample world alone."""
+    if params.data.source == "real" and params.study.ideal:
+        raise ParamError("study.ideal: the ideal arm needs the sample world's renders (the clone "
+                         "frames drawn again in the real look); with data.source: real set "
+                         "study.ideal: false")
 
 
 def check_detector_model(model: str, imgsz: int) -> None:

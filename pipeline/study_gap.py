@@ -15,13 +15,13 @@ import json
 import numpy as np
 from scipy.stats import rankdata
 
+from common.weathers import BDD_WEATHER
 from evaluation.intervals import finite_or_none, percentile_interval
-from pipeline.params import BDD_WEATHER
+from evaluation.study import BOOTSTRAP_SEED
 from pipeline.study_grid import ORACLE
 
 GAP_JSON = "outputs/gap/gap.json"
 SCORES = {"fd_closed": "FD", "kid_closed": "KID"}
-SEED = 0  # of the points' bootstrap draws
 
 
 def read_gap(rev: str) -> dict | None:
@@ -46,7 +46,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int, ci: float, seed: int = SEED) -> dict:
+def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int, ci: float,
+                seed: int = BOOTSTRAP_SEED) -> dict:
     """ρ and a percentile bootstrap interval over `n_boot` resamples of the (x, y) points (a
     resample with a constant side has no ρ and is left out; `n_boot_used` says how many count)."""
     x, y = np.asarray(x, float), np.asarray(y, float)

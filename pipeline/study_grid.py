@@ -31,6 +31,7 @@ from pipeline.common import EVAL, INGEST, PREDICT
 from pipeline.params import StudyParams, with_overrides, without_study
 
 ORACLE = "oracle"
+IDEAL = "ideal"  # the perfect appearance translator: its Δ is the headroom
 POLL_S = (5.0, 30.0)  # seconds between two `dvc queue status`: a tenth of the current run's
 # time so far, within these bounds (each poll is a dvc process: ~0.7 s of CPU)
 NO_WORKER_S = 60.0  # no queue worker for this long while ours wait: start one; twice: give up
@@ -78,11 +79,15 @@ def hydra_value(value: Any) -> str:
 
 
 def grid(study: StudyParams, raw: dict, translators: list[str] | None = None,
-         seeds: list[int] | None = None, oracle: bool | None = None) -> list[Cell]:
-    """The cells of the grid (or of a slice of it), baseline first, each arm by seed."""
+         seeds: list[int] | None = None, oracle: bool | None = None,
+         ideal: bool | None = None) -> list[Cell]:
+    """The cells of the grid (or of a slice of it), baseline first, each arm by seed; then the
+    ideal arm and the oracle."""
     base = without_study(raw)
     tag = hashlib.sha1(json.dumps(study.set, sort_keys=True).encode()).hexdigest()[:4]
     arms = [(name, {"translator": name}) for name in translators or study.translators]
+    if study.ideal if ideal is None else ideal:
+        arms.append((IDEAL, {"translator": IDEAL}))
     if study.oracle if oracle is None else oracle:
         arms.append((ORACLE, {**study.oracle_set, "translator": "none",
                               "dataset.train_on": "bdd100k"}))

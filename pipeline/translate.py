@@ -15,13 +15,15 @@ import numpy as np
 import torch
 
 import translators
-from common.errors import UserError
-from common.files import atomic_dir
+from common.errors import MissingInputError, UserError
+from common.files import atomic_dir, atomic_write_bytes
 from common.runtime import resolve_device, seed_everything
+from common.weathers import WEATHERS
 from data import IngestResult, read_manifest, write_manifest
+from data.sample import ideal_frame_path, world_paths
 from data.vkitti2 import same_frames, variation_frames
-from pipeline.common import INGEST, TRANSLATE, TRANSLATORS, run_stage
-from pipeline.params import WEATHERS, load_params
+from pipeline.common import INGEST, SAMPLE_WORLD, TRANSLATE, TRANSLATORS, run_stage
+from pipeline.params import load_params
 from translators.geometry import edge_similarity
 from translators.io import read_rgb, translate_files
 
@@ -40,17 +42,21 @@ def main(argv: list[str]) -> None:
     clone = variation_frames(vkitti2, "clone")
     seed_everything(params.seed)
     with atomic_dir(TRANSLATE / weather) as tmp:
-        if translator.uses_rendered_weather:
+        if translator.frames == "rendered":
             # the baseline: vKITTI2's own rendered weather, same frames, same boxes
             result = variation_frames(vkitti2, weather)
             outputs = [Path(p) for p in result.images["path"]]
             sources = [Path(p) for p in same_frames(result.images, clone.images)["path"]]
         else:
-            translator.load(TRANSLATORS / weather, device)
             sources = [Path(p) for p in clone.images["path"]]
             names = [_relative_name(image_id) for image_id in clone.images["image_id"]]
-            outputs = translate_files(translator, sources, tmp / "images", names=names,
-                                      device=device)
+            if translator.frames == "ideal":
+                outputs = _copy_ideal_frames(clone.images["image_id"], weather, tmp / "images",
+                                             names)
+            else:
+                translator.load(TRANSLATORS / weather, device)
+                outputs = translate_files(translator, sources, tmp / "images", names=names,
+                                          device=device)
             final = [TRANSLATE / weather / "images" / name for name in names]
             result = _renamed(clone, weather, [str(p) for p in final])
         write_manifest(result, tmp / "manifest")
@@ -65,6 +71,23 @@ def _relative_name(image_id: str) -> str:
     # "Scene01/clone/Camera_0/00005" -> "Scene01/Camera_0/00005.jpg"
     scene, _variation, camera, frame = image_id.split("/")
     return f"{scene}/{camera}/{frame}.jpg"
+
+
+def _copy_ideal_frames(image_ids: list[str], weather: str, out: Path, names: list[str]
+                       ) -> list[Path]:
+    """The sample world's real-look render of each clone frame in `weather` (translator
+    `ideal`), copied to out/<name>: a stage's outs are its own bytes."""
+    ideal_root = world_paths(SAMPLE_WORLD).ideal_root
+    outputs = []
+    for image_id, name in zip(image_ids, names, strict=True):
+        scene, _variation, camera, frame = image_id.split("/")
+        source = ideal_frame_path(ideal_root, weather, scene, camera, int(frame))
+        if not source.is_file():
+            raise MissingInputError(f"{source} not found: the `ideal` translator needs the "
+                                    "sample world's renders (data.source: sample; re-run ingest)")
+        outputs.append(out / name)
+        atomic_write_bytes(outputs[-1], source.read_bytes())
+    return outputs
 
 
 def _renamed(clone: IngestResult, weather: str, paths: list[str]) -> IngestResult:

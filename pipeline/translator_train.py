@@ -21,10 +21,11 @@ import translators
 from common.errors import UserError
 from common.files import atomic_dir
 from common.runtime import gpu_indices, resolve_device, seed_everything
+from common.weathers import BDD_WEATHER, WEATHERS
 from data import read_manifest
 from data.vkitti2 import variation_frames
 from pipeline.common import INGEST, TRANSLATOR_CHECKPOINTS, TRANSLATORS, run_stage
-from pipeline.params import BDD_WEATHER, WEATHERS, load_params
+from pipeline.params import load_params
 
 KEY = "translators.device"
 

@@ -10,6 +10,7 @@ third clone after `dvc exp pull`.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import dvc.api
@@ -21,9 +22,11 @@ from test_pipeline_e2e import repo, run  # noqa: F401 (repo: the tiny repository
 
 from evaluation import EvalConfig, evaluate
 from evaluation.bootstrap import bootstrap_buckets
+from evaluation.study import RunLabel, as_json, summarize
 from pipeline.params import ParamError, StudyParams, load_params, without_study
-from pipeline.study import forest_rows, one_world, render_report, summarize, write_forest
+from pipeline.study import one_world
 from pipeline.study_grid import Entry, Run, grid, plan
+from pipeline.study_report import forest_rows, render_report, write_forest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +48,8 @@ def raw_params() -> dict:
         ({"bootstrap": 10**9}, "study.bootstrap: must be a whole number in [100, 20000]"),
         ({"ci": 1.0}, "study.ci: must be in (0, 1), got 1.0"),
         ({"oracle": "yes"}, "study.oracle: expected true or false"),
+        ({"ideal": 1}, "study.ideal: expected true or false"),
+        ({"translators": ["none", "ideal"]}, "study.translators[1]: 'ideal' is not allowed"),
         ({"runs": 3}, "study.runs: unknown key"),
         ({"set": {"detector.epocs": 3}}, "study.set: detector.epocs: unknown key"),
         ({"set": {"detector.epochs": "ten"}}, "study.set: detector.epochs: expected a whole"),
@@ -73,7 +78,9 @@ def test_grid_names_and_overrides_are_what_dvc_applies(tmp_path):
                         set={"detector.patience": 7, "translators.nst.weights": "it's, 1"})
     cells = grid(study, raw)
     assert [(c.arm, c.seed) for c in cells] == [("none", 0), ("none", 3), ("fda", 0), ("fda", 3),
-                                               ("oracle", 0), ("oracle", 3)]
+                                               ("ideal", 0), ("ideal", 3), ("oracle", 0),
+                                               ("oracle", 3)]
+    assert cells[4].overrides["translator"] == "ideal"
     tag = cells[0].name.rsplit("-", 1)[1]
     assert [c.name for c in cells[:2]] == [f"study-none-s0-{tag}", f"study-none-s3-{tag}"]
     assert [c.name for c in grid(study, raw)] == [c.name for c in cells]  # deterministic
@@ -89,11 +96,12 @@ def test_grid_names_and_overrides_are_what_dvc_applies(tmp_path):
     assert cells[0].params["translators"]["nst"]["weights"] == "it's, 1"
     assert cells[3].params["seed"] == 3 and cells[3].params["detector"]["patience"] == 7
     # a slice is a subset of the same cells
-    assert [c.name for c in grid(study, raw, ["fda"], [3], False)] == [cells[3].name]
+    assert [c.name for c in grid(study, raw, ["fda"], [3], False, False)] == [cells[3].name]
 
 
 def test_a_rerun_reuses_what_finished_and_replaces_what_did_not():
-    cells = grid(StudyParams(translators=["none", "fda"], seeds=[0], oracle=True), raw_params())
+    cells = grid(StudyParams(translators=["none", "fda"], seeds=[0], oracle=True, ideal=False),
+                 raw_params())
     none, fda, oracle = cells
     stale = {**none.params, "seed": 9}
     found = {none.name: [Entry(none.name, "a" * 40, "success", none.params)],
@@ -111,13 +119,13 @@ def test_a_rerun_reuses_what_finished_and_replaces_what_did_not():
 
 
 def test_runs_pair_only_within_one_world():
-    cells = grid(StudyParams(translators=["none", "fda"], seeds=[0, 1], oracle=False),
+    cells = grid(StudyParams(translators=["none", "fda"], seeds=[0, 1], oracle=False, ideal=False),
                  raw_params())
     runs = [Run(cell, "0" * 40, world, None, None)
             for cell, world in zip(cells, ["w1", "w2", "w2", "w1"], strict=True)]
-    assert one_world(runs[:1], "none") == ("w1", None)
-    world, note = one_world(runs, "none")  # a tie: the baseline's first world
-    assert world == "w1" and "Different worlds" in note and "w2 × 2" in note
+    assert one_world(runs[:1], "none") == ("w1", {"w1": 1})
+    world, worlds = one_world(runs, "none")  # a tie: the baseline's first world
+    assert world == "w1" and worlds == {"w1": 2, "w2": 2}
     assert one_world(runs[1:], "none")[0] == "w2"
 
 
@@ -125,7 +133,7 @@ def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
     """Per-seed values are each run's own evaluation; Δ pairs seeds; report and plot say so."""
     images, gt, preds = mot_tables
     cfg = EvalConfig()
-    study = StudyParams(translators=["none", "fda"], seeds=[0, 1, 2], oracle=False,
+    study = StudyParams(translators=["none", "fda"], seeds=[0, 1, 2], oracle=False, ideal=False,
                         bootstrap=200)
     cells = grid(study, raw_params())
     rng = np.random.default_rng(0)
@@ -135,7 +143,8 @@ def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
         predictions.append(preds[keep].reset_index(drop=True))
     runs = [Run(cell, "0" * 40, "w", None, None) for cell in cells]
     samples = bootstrap_buckets(images, gt, predictions, cfg, n_boot=200, progress=False)
-    summary = summarize(runs, samples, study, ["none", "fda"])
+    labels = [RunLabel(run.cell.arm, run.cell.seed) for run in runs]
+    summary = as_json(summarize(labels, samples, ["none", "fda"], study.ci))
 
     for cell, table in zip(cells, predictions, strict=True):
         metrics = evaluate(images, gt, table, cfg).metrics
@@ -162,11 +171,12 @@ def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
                                 "worse" if delta["hi"] < 0 else "no evidence")
     assert "none" not in everything["delta"]  # the baseline has no Δ against itself
 
-    record = {"grid": {"set": {}}, "wall_time": "Grid wall time: 1s.", "experiments": [
+    record = {"grid": {**asdict(study), "set": {}}, "arms": ["none", "fda"], "metrics": summary,
+              "run": {"wall_seconds": 1.0, "experiments_run": 6, "reused": 0}, "experiments": [
         {"name": c.name, "arm": c.arm, "seed": c.seed, "state": "success", "map50": 0.5}
         for c in cells] + [{"name": "study-fda-s3-x", "arm": "fda", "seed": 3,
                             "state": "failed", "log": "boom: the log's last line"}]}
-    report = render_report(summary, study, ["none", "fda"], record)
+    report = render_report(record)
     row = next(line for line in report.splitlines() if line.startswith("| all |"))
     assert f"{np.mean(none):.3f} ± {np.std(none, ddof=1):.3f}" in row
     assert f"{delta['value']:+.3f} [{delta['lo']:+.3f}, {delta['hi']:+.3f}]" in row
@@ -182,7 +192,8 @@ def test_summary_report_and_forest_on_real_predictions(mot_tables, tmp_path):
     assert (tmp_path / "forest.png").read_bytes()[:4] == b"\x89PNG"
 
 
-STUDY = {"translators": ["none", "fda", "nst"], "seeds": [0], "oracle": True, "bootstrap": 200,
+STUDY = {"translators": ["none", "fda", "nst"], "seeds": [0], "oracle": True, "ideal": False,
+         "bootstrap": 200,
          "ci": 0.95, "set": {"detector.epochs": 1},
          # the oracle's own world: more BDD train frames (ingest differs), the same val frames
          "oracle_set": {"data.sample.bdd_train_frames_per_weather": 4}}

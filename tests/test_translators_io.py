@@ -125,7 +125,7 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
 
 def test_none_baseline(tmp_path: Path) -> None:
     translator = translators.get("none")
-    assert translator.uses_rendered_weather is True
+    assert translator.frames == "rendered"
     assert translators.config_class("none")() is not None
     translator.fit([FRAME_0], [FRAME_1], tmp_path / "none", translator.Config())
     meta = json.loads((tmp_path / "none" / "config.json").read_text())

@@ -22,15 +22,20 @@ _REGISTRY: dict[str, str] = {
     "nst": "translators.nst:NeuralStyleTransfer",
     "fda": "translators.fda:FourierDomainAdaptation",
     "weatherfx": "translators.weatherfx:WeatherEffects",
+    "ideal": "translators.ideal:IdealTranslator",
 }
+FRAMES = ("clone", "rendered", "ideal")
 
 
 class Translator(Protocol):
     name: str
     Config: type  # dataclass of this translator's params (`translators.<name>` in params.yaml)
-    # True only for the baseline: its "translation" of weather W is vKITTI2's own rendered
-    # variation W, so the translate stage feeds it those frames instead of `clone` frames.
-    uses_rendered_weather: bool
+    # Which frames the translate stage writes for weather W (one of FRAMES):
+    #   "clone"    - this translator's output on the vKITTI2 clone frames (every learned one);
+    #   "rendered" - vKITTI2's own rendered variation W, untouched (the baseline `none`);
+    #   "ideal"    - the sample world's renders of the clone frames in W's real look (`ideal`:
+    #                a perfect appearance translator, the headroom's measure; sample world only).
+    frames: str
     # True if `fit` trains on several GPUs when started under torchrun (one process per GPU,
     # DDP): translator_train then launches it so for a list of GPUs; the others use the first.
     trains_distributed: bool

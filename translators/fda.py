@@ -70,7 +70,7 @@ class FourierDomainAdaptation:
 
     name = "fda"
     Config = FDAConfig
-    uses_rendered_weather = False
+    frames = "clone"
     trains_distributed = False
 
     def __init__(self) -> None:

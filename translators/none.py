@@ -1,7 +1,7 @@
 """The baseline `none`: no learned translation.
 
 Its frames for weather W are vKITTI2's own rendered W variation (fog/rain/overcast), which the
-pipeline picks because `uses_rendered_weather` is True; applied to images it is the identity.
+pipeline picks because its `frames` is "rendered"; applied to images it is the identity.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class NoTranslatorConfig:
 class NoTranslator:
     name = "none"
     Config = NoTranslatorConfig
-    uses_rendered_weather = True
+    frames = "rendered"
     trains_distributed = False
 
     def fit(self, source: list[Path], target: list[Path], out: Path,

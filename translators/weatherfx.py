@@ -19,9 +19,8 @@ import torch
 from common.config import ParamError, build, check_int, check_range
 from common.errors import UserError
 from common.files import atomic_write_json
+from common.weathers import WEATHERS
 from translators.io import read_config
-
-WEATHERS = ("fog", "rain", "overcast")
 
 
 class UnknownWeatherError(ValueError):
@@ -166,7 +165,7 @@ def _steps(A, weather: str, cfg: WeatherEffectsConfig) -> list:
 class WeatherEffects:
     name = "weatherfx"
     Config = WeatherEffectsConfig
-    uses_rendered_weather = False
+    frames = "clone"
     trains_distributed = False
 
     def __init__(self) -> None:

@@ -31,7 +31,8 @@ Modules, in dependency order:
 - road.py: road layouts, the Frame, placement of traffic, pedestrians and scenery;
 - projection.py: things -> image polygons; the label pass (boxes, occlusion, id / depth maps);
 - looks.py: sim vs photographic painting, weather effects, the sensor;
-- datasets.py: the KITTI, vKITTI2 and BDD100K writers (files, labels, occlusion buckets);
+- datasets.py: the KITTI, vKITTI2 and BDD100K writers (files, labels, occlusion buckets), and
+  the `ideal` translator's renders of the vKITTI2 clone frames (ideal/, beside the datasets);
 - overview.py: render_overview, the README picture of a written world;
 - this file: write_sample_world, the entry point, and the public names re-exported.
 """
@@ -50,6 +51,7 @@ from data.sample.config import (
     VKITTI2_VARIATIONS,
     SampleConfig,
     SampleWorld,
+    ideal_frame_path,
     world_paths,
 )
 from data.sample.datasets import (
@@ -84,6 +86,7 @@ __all__ = [
     "bdd_records",
     "bucket_of",
     "kitti_lines",
+    "ideal_frame_path",
     "label_pass",
     "n_occluded_vehicles",
     "paint_order",
@@ -106,7 +109,7 @@ def write_sample_world(root: Path, cfg: SampleConfig) -> SampleWorld:
     try:
         write_kitti(tmp / "kitti", cfg)
         (tmp / "vkitti2").mkdir()
-        write_vkitti2(tmp / "vkitti2", cfg)
+        write_vkitti2(tmp / "vkitti2", cfg, ideal_root=tmp / "ideal")
         write_bdd(tmp / "bdd100k", cfg)
         _replace_dir(tmp, root)
     except BaseException:

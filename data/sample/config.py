@@ -49,6 +49,10 @@ class SampleWorld:
     bdd100k_images: Path  # holds train/ and val/
     bdd100k_labels_train: Path
     bdd100k_labels_val: Path
+    # the `ideal` translator's frames: each vKITTI2 clone frame rendered again with the real
+    # look in each weather (same geometry, so the clone's boxes). Not part of any real dataset:
+    # the real-format readers never see this tree.
+    ideal_root: Path
 
 
 # Label rules shared by all three datasets.
@@ -67,11 +71,16 @@ PNG_COMPRESSION = 3
 NEAR_PLANE = 1.0  # metres; geometry closer than this is clamped (it is off-screen anyway)
 
 # Seed streams: every frame has its own Generator, keyed by (seed, stream, index).
-STREAM_KITTI, STREAM_VKITTI2, STREAM_BDD_TRAIN, STREAM_BDD_VAL = 1, 2, 3, 4
+STREAM_KITTI, STREAM_VKITTI2, STREAM_BDD_TRAIN, STREAM_BDD_VAL, STREAM_IDEAL = 1, 2, 3, 4, 5
 
 
 def world_paths(root: Path) -> SampleWorld:
     root = Path(root)
     labels = root / "bdd100k" / "labels" / "det_20"
     return SampleWorld(root / "kitti", root / "vkitti2", root / "bdd100k" / "images" / "100k",
-                       labels / "det_train.json", labels / "det_val.json")
+                       labels / "det_train.json", labels / "det_val.json", root / "ideal")
+
+
+def ideal_frame_path(ideal_root: Path, weather: str, scene: str, camera: str, frame: int) -> Path:
+    """Where the ideal render of a clone frame in `weather` (a vKITTI2 variation name) is."""
+    return Path(ideal_root) / weather / scene / camera / f"rgb_{frame:05d}.jpg"

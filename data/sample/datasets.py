@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from common.weathers import BDD_WEATHER, WEATHERS
 from data.sample.camera import Camera, bdd_camera, kitti_camera, vkitti2_camera
 from data.sample.config import (
     BDD_BUCKETS,
@@ -29,10 +30,12 @@ from data.sample.config import (
     PNG_COMPRESSION,
     STREAM_BDD_TRAIN,
     STREAM_BDD_VAL,
+    STREAM_IDEAL,
     STREAM_KITTI,
     STREAM_VKITTI2,
     VKITTI2_VARIATIONS,
     SampleConfig,
+    ideal_frame_path,
 )
 from data.sample.looks import SIM_PALETTE, paint, real_palette, render_real, sim_variation
 from data.sample.projection import Seen, label_pass, paint_order
@@ -177,7 +180,8 @@ def vkitti2_scene(rng: np.random.Generator, scene_index: int, n_frames: int
     return road, tracks, scenery, skyline(rng), ego_speed
 
 
-def write_vkitti2(root: Path, cfg: SampleConfig) -> None:
+def write_vkitti2(root: Path, cfg: SampleConfig, ideal_root: Path | None = None) -> None:
+    """The vKITTI2 scenes; with `ideal_root`, also every clone frame's ideal renders there."""
     cam = vkitti2_camera(cfg.width)
     for scene_index in range(cfg.vkitti2_scenes):
         rng = np.random.default_rng([cfg.seed, STREAM_VKITTI2, scene_index])
@@ -210,10 +214,31 @@ def write_vkitti2(root: Path, cfg: SampleConfig) -> None:
             for variation in VKITTI2_VARIATIONS:
                 data = _encode(sim_variation(clone, variation), ".jpg", JPEG_QUALITY_SIM)
                 (image_dirs[variation] / f"rgb_{frame_index:05d}.jpg").write_bytes(data)
+            if ideal_root is not None:
+                write_ideal_frames(ideal_root, frame, cam, (cfg.seed, scene_index, frame_index),
+                                   scene)
             rows += [_bbox_row(frame_index, s) for s in seen if s.labelled]
         for variation in VKITTI2_VARIATIONS:
             (root / scene / variation / "bbox.txt").write_text("\n".join(rows) + "\n")
             (root / scene / variation / "info.txt").write_text("\n".join(info) + "\n")
+
+
+def write_ideal_frames(ideal_root: Path, frame: Frame, cam: Camera, key: tuple[int, int, int],
+                       scene: str) -> None:
+    """One clone frame as a perfect translator would give it: the same things seen by the same
+    camera, painted photographically in each target weather's real (BDD100K-style) look, in
+    daylight, JPEG-encoded like the sim frames. Each render draws from its own Generator keyed
+    by (world seed, STREAM_IDEAL, scene, frame, weather), so the sim frames do not change."""
+    world_seed, scene_index, frame_index = key
+    for weather_index, weather in enumerate(WEATHERS):
+        rng = np.random.default_rng([world_seed, STREAM_IDEAL, scene_index, frame_index,
+                                     weather_index])
+        real = BDD_WEATHER[weather]
+        img, _ = render_real(frame, cam, real_palette(real, "daytime", rng, us=False), real,
+                             "daytime", rng)
+        path = ideal_frame_path(ideal_root, weather, scene, "Camera_0", frame_index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_encode(img, ".jpg", JPEG_QUALITY_SIM))
 
 
 def _bbox_row(frame_index: int, s: Seen) -> str:

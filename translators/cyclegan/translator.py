@@ -19,7 +19,7 @@ from translators.io import pad_to_multiple
 class CycleGAN:
     name = "cyclegan"
     Config = CycleGANConfig
-    uses_rendered_weather = False
+    frames = "clone"
     trains_distributed = True  # torchrun DDP: translators/cyclegan/train.py
 
     def __init__(self) -> None:

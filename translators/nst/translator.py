@@ -81,7 +81,7 @@ class NSTConfig:
 class NeuralStyleTransfer:
     name = "nst"
     Config = NSTConfig
-    uses_rendered_weather = False
+    frames = "clone"
     trains_distributed = False
 
     def __init__(self) -> None:
