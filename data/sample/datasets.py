@@ -146,6 +146,7 @@ def write_kitti(root: Path, cfg: SampleConfig) -> None:
 VKITTI2_CLASSES = {"car": "Car", "van": "Van", "truck": "Truck"}
 TRAP_CLASSES = ("car", "truck", "van")  # track 0's class in scene k: the same id, another class
 FRAME_DT = 0.1  # seconds between frames (10 Hz, like KITTI)
+VKITTI2_SCENE_KINDS = ("urban", "residential", "busy", "highway")
 
 
 @dataclass
@@ -156,14 +157,27 @@ class Track:
 
 def vkitti2_scene(rng: np.random.Generator, scene_index: int, n_frames: int
                   ) -> tuple[Road, list[Track], list[Thing], np.ndarray, float]:
-    """One sequence: road, tracks (ids 0.. in this scene), scenery, skyline, ego speed (m/s)."""
-    kind = ("urban", "residential")[scene_index % 2]
-    road = urban_road(rng, kind, False)
+    """One sequence: road, tracks (ids 0.. in this scene), scenery, skyline, ego speed (m/s).
+
+    Scenes cycle through VKITTI2_SCENE_KINDS as real vKITTI2's five re-created KITTI sequences
+    do: town streets with parked cars (Scene01, 02, 18), a busy multi-lane junction (Scene06)
+    and a highway in dense traffic (Scene20)."""
+    kind = VKITTI2_SCENE_KINDS[scene_index % len(VKITTI2_SCENE_KINDS)]
+    density = rng.uniform(0.3, 0.7)
+    if kind == "busy":
+        road = multilane_road(rng, "urban", 2, int(rng.integers(1, 3)), False,
+                              park=rng.random() < 0.6)
+        density = rng.uniform(0.8, 1.0)
+    elif kind == "highway":
+        road = multilane_road(rng, "highway", int(rng.integers(2, 4)), 0, False)
+        density = rng.uniform(0.5, 0.9)
+    else:
+        road = urban_road(rng, kind, False)
     ego_speed = rng.uniform(6.0, 9.0)
     travel = ego_speed * FRAME_DT * n_frames
     lead = make_vehicle(rng, TRAP_CLASSES[scene_index % len(TRAP_CLASSES)], rng.normal(0, 0.15),
                         rng.uniform(8.0, 12.0), 1, sim=True)
-    things = [lead] + place_traffic(rng, road, rng.uniform(0.3, 0.7),
+    things = [lead] + place_traffic(rng, road, density,
                                     {"car": 0.63, "van": 0.15, "truck": 0.22}, sim=True,
                                     z_max=70 + travel, ego_start=lead.z + lead.l + 3.0)
     tracks = []
