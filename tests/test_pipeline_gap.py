@@ -168,12 +168,15 @@ def test_runs_measured_with_different_detectors_are_flagged_and_missing_ones_nam
 
 
 def test_the_study_report_carries_the_section():
+    from dataclasses import asdict
+
     from pipeline.params import StudyParams
-    from pipeline.study import render_report
+    from pipeline.study_report import render_report
 
     gap = gap_prediction(summary_of(MAP50), all_gaps(), ARMS, n_boot=100, ci=0.95)
-    record = {"experiments": [], "wall_time": "Grid wall time: 0s.", "gap": gap}
-    report = render_report({}, StudyParams(), ARMS, record)
+    record = {"grid": asdict(StudyParams()), "arms": ARMS, "metrics": {}, "experiments": [],
+              "run": {"wall_seconds": 0.0, "experiments_run": 0, "reused": 0}, "gap": gap}
+    report = render_report(record)
     section = report.index("## Does the label-free gap predict the gain?")
     assert section < report.index("## Experiments")
     assert "\n".join(render_gap(gap)) in report
