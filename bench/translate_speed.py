@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.runtime import resolve_device  # noqa: E402
 from translators.cyclegan.config import CycleGANConfig  # noqa: E402
-from translators.cyclegan.model import CycleGANModel  # noqa: E402
+from translators.cyclegan.model import WEIGHTS, CycleGANModel  # noqa: E402
 from translators.cyclegan.networks import build_generator  # noqa: E402
-from translators.cyclegan.train import save_generator  # noqa: E402
 from translators.cyclegan.translator import CycleGAN  # noqa: E402
+from translators.generator import save_generator  # noqa: E402
 from translators.io import translate_files  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, in TFLOP/s.
@@ -124,7 +124,7 @@ def translation_speed(cfg: CycleGANConfig, device: torch.device, frames: int, ba
         (root / "in").mkdir()
         inputs = write_frames(root / "in", frames, width, height)
         torch.manual_seed(0)
-        save_generator(build_generator(cfg), cfg, root / "model")
+        save_generator(build_generator(cfg), cfg, root / "model", "cyclegan", WEIGHTS, {})
         padded = torch.zeros(1, 3, height + (-height % 4), width + (-width % 4), device="meta")
         with torch.device("meta"), FlopCounterMode(display=False) as counter:
             build_generator(cfg)(padded)  # shapes only: counts without computing

@@ -9,6 +9,7 @@ restores it exactly and a resumed run continues bit for bit.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,6 +18,9 @@ from torch import nn
 
 from translators.cyclegan.config import CycleGANConfig
 from translators.cyclegan.networks import build_discriminator, build_generator
+from translators.generator import save_generator
+
+WEIGHTS = "G_A.pt"  # what the cyclegan translator ships: G_A, sim -> real
 
 
 class GANLoss(nn.Module):
@@ -130,7 +134,10 @@ def linear_decay(n_epochs: int, n_epochs_decay: int):
 
 
 class CycleGANModel:
-    """Owns the nets, optimisers, schedulers and pools; `train_step` is one G and one D update."""
+    """Owns the nets, optimisers, schedulers and pools; `train_step` is one G and one D update.
+    translators/training.py's loop trains it (its `TrainingModel` protocol)."""
+
+    progress_keys = {"G": "G_A", "D": "D_A", "cyc": "cycle_A"}
 
     def __init__(self, cfg: CycleGANConfig, device: torch.device, seed: int,
                  ddp_device_ids: list[int] | None = None, distributed: bool = False) -> None:
@@ -246,9 +253,29 @@ class CycleGANModel:
         finally:
             net.train(was_training)
 
+    def sample_columns(self, fixed_A: torch.Tensor,
+                       fixed_B: torch.Tensor) -> list[torch.Tensor]:
+        """[real A, G_A(A), G_B(G_A(A)), real B, G_B(B), G_A(G_B(B))]."""
+        fake_B = self.translate(fixed_A, "AtoB")
+        rec_A = self.translate(fake_B, "BtoA")
+        fake_A = self.translate(fixed_B, "BtoA")
+        rec_B = self.translate(fake_A, "AtoB")
+        return [fixed_A, fake_B, rec_A, fixed_B, fake_A, rec_B]
+
+    def save(self, out: Path) -> None:
+        save_generator(self.G_A, self.cfg, out, "cyclegan", WEIGHTS,
+                       {"generator": "G_A", "direction": "sim (A) -> real (B)"})
+
+    def rank_state_dict(self) -> dict[str, Any]:
+        """The image pools: each rank has its own (saved with the rank's RNG state)."""
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_rank_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.pool_A.load_state_dict(state["pool_A"], device)
+        self.pool_B.load_state_dict(state["pool_B"], device)
+
     def state_dict(self) -> dict[str, Any]:
-        """Nets, optimisers and schedules (the same on every DDP rank); the pools are per rank
-        and saved by the training loop with each rank's RNG state."""
+        """Nets, optimisers and schedules: the same on every DDP rank."""
         return {
             "G_A": self.G_A.state_dict(), "G_B": self.G_B.state_dict(),
             "D_A": self.D_A.state_dict(), "D_B": self.D_B.state_dict(),
