@@ -7,6 +7,7 @@ training did on CUDA (bf16 autocast, channels_last) and at any frame size.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,28 @@ def save_generator(generator: nn.Module, cfg: Any, out: Path, translator: str, w
                                             "config": cfg.to_dict()})
 
 
+def cuda_speedups(cfg: Any, device: torch.device) -> tuple[torch.memory_format, bool]:
+    """(memory format of nets and batches, whether to autocast to bf16): the CUDA-only params."""
+    on_cuda = device.type == "cuda"
+    memory_format = (torch.channels_last if on_cuda and cfg.channels_last
+                     else torch.contiguous_format)
+    return memory_format, on_cuda and cfg.amp
+
+
+def bf16_autocast(enabled: bool) -> contextlib.AbstractContextManager:
+    if enabled:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 class GeneratorTranslator:
-    """load + __call__ of a translator that ships one generator; a subclass names the
-    translator, its Config, its weights file and how to build the generator from a Config."""
+    """fit, load and __call__ of a GAN translator that ships one generator; a subclass names
+    the translator, its Config, its model (trained by translators/training.py), its weights
+    file and how to build the generator from a Config."""
 
     name: str
     Config: type
+    model_class: type
     weights: str
     uses_rendered_weather = False
     trains_distributed = True  # torchrun DDP: translators/training.py
@@ -50,6 +67,17 @@ class GeneratorTranslator:
     @staticmethod
     def build_generator(cfg: Any) -> nn.Module:
         raise NotImplementedError
+
+    def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any = None, *,
+            weather: str | None = None, device: torch.device | str | None = None,
+            checkpoint_dir: Path | None = None) -> None:
+        """Train sim (source) -> real (target); resumes from `checkpoint_dir` if it holds a
+        checkpoint of the same params and frames (default out/checkpoints)."""
+        # here, not at the top: the loop imports the cyclegan package, which imports this module
+        from translators.training import train
+
+        train(self.name, self.model_class, source, target, out, cfg or self.Config(),
+              device=device, checkpoint_dir=checkpoint_dir)
 
     def load(self, out: Path, device: torch.device) -> None:
         """Build the generator from out/config.json and load its weights (no params needed)."""
@@ -68,10 +96,7 @@ class GeneratorTranslator:
         generator.load_state_dict(state)
         self.device = torch.device(device)
         # on CUDA, inference runs as training did: bf16 autocast, channels_last (the params)
-        on_cuda = self.device.type == "cuda"
-        self.bf16 = on_cuda and cfg.amp
-        self.memory_format = (torch.channels_last if on_cuda and cfg.channels_last
-                              else torch.contiguous_format)
+        self.memory_format, self.bf16 = cuda_speedups(cfg, self.device)
         self.generator = generator.to(self.device, memory_format=self.memory_format).eval()
         self.pad_multiple = generator.pad_multiple
 
@@ -84,6 +109,6 @@ class GeneratorTranslator:
         h, w = images.shape[-2:]
         x = pad_to_multiple(images.to(self.device, torch.float32), self.pad_multiple)
         x = x.contiguous(memory_format=self.memory_format)
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=self.bf16):
+        with torch.inference_mode(), bf16_autocast(self.bf16):
             y = self.generator(x * 2 - 1).float()
         return y[..., :h, :w].add(1).div(2).clamp(0, 1).to(images.device)
