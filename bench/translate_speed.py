@@ -1,8 +1,10 @@
 """CycleGAN speed on one device, in one process: training img/s of a reference-style loop vs
-ours, and full-resolution translation frames/s including JPEG decode and encode.
+ours, CUT and FastCUT against CycleGAN, and full-resolution translation frames/s including JPEG
+decode and encode.
 
     python bench/translate_speed.py                        # on a GPU: the figures of the issue
     python bench/translate_speed.py --device cpu --quick   # a smoke run with tiny nets
+    python bench/translate_speed.py --device cpu --batch 1 --steps 5 --warmup 1 --no-translate
 
 Training (random 256² crops already in memory, so both loops time the model, not the loader):
 - reference-style: what pytorch-CycleGAN-and-pix2pix does by default — fp32, batch 1, eager,
@@ -11,6 +13,12 @@ Training (random 256² crops already in memory, so both loops time the model, no
   same flags are ignored by CycleGANModel, so both loops are fp32 eager there).
 Both use the same CycleGANModel.train_step (G update, then D update, image pools, LSGAN, cycle
 and identity losses), at the reference sizes unless --quick.
+
+One-sided vs two-sided: CycleGAN, CUT and FastCUT (translators/cut, 256 patches per layer) with
+the same nets, crops, batch and flags as ours (not compiled), each timed per iteration (one
+update of every net) with its peak memory: allocated CUDA memory, or on the CPU the growth of
+the process's resident set (its high-water mark reset through /proc/self/clear_refs), and each
+as a ratio against CycleGAN.
 
 Translation: `--frames` JPEGs of 1242×375 (KITTI's size) written to a temp dir, then
 translators.io.translate_files with a random-init reference generator (speed does not depend on
@@ -24,10 +32,13 @@ The last line is the summary: training speed-up over the reference loop and tran
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
+import re
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import cv2
@@ -38,11 +49,13 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.runtime import resolve_device  # noqa: E402
-from translators.cyclegan.config import CycleGANConfig  # noqa: E402
-from translators.cyclegan.model import CycleGANModel  # noqa: E402
+from translators.cut.config import CUTConfig  # noqa: E402
+from translators.cut.model import CUTModel  # noqa: E402
+from translators.cyclegan.config import CycleGANConfig, GANConfig  # noqa: E402
+from translators.cyclegan.model import WEIGHTS, CycleGANModel  # noqa: E402
 from translators.cyclegan.networks import build_generator  # noqa: E402
-from translators.cyclegan.train import save_generator  # noqa: E402
 from translators.cyclegan.translator import CycleGAN  # noqa: E402
+from translators.generator import save_generator  # noqa: E402
 from translators.io import translate_files  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, in TFLOP/s.
@@ -85,11 +98,13 @@ def training_flops_per_image(cfg: CycleGANConfig, device: torch.device, size: in
     return float(counter.get_total_flops())
 
 
-def training_speed(cfg: CycleGANConfig, device: torch.device, size: int, steps: int,
-                   warmup: int) -> float:
-    """Images per second of CycleGANModel.train_step with `cfg` (its batch size, flags)."""
+def training_cost(model_class: type, cfg: GANConfig, device: torch.device, size: int,
+                  steps: int, warmup: int) -> tuple[float, int | None]:
+    """(seconds per train_step of `model_class` with `cfg` (its batch size, flags), peak bytes
+    of memory the model and its steps took, None where it cannot be measured)."""
     torch.manual_seed(0)
-    model = CycleGANModel(cfg, device, seed=0)
+    peak = PeakMemory(device)
+    model = model_class(cfg, device, seed=0)
     real_a, real_b = batch_of_crops(cfg.batch_size, size, seed=1)
     if device.type == "cuda":
         real_a, real_b = real_a.pin_memory(), real_b.pin_memory()
@@ -100,7 +115,57 @@ def training_speed(cfg: CycleGANConfig, device: torch.device, size: int, steps: 
     for _ in range(steps):
         model.train_step(real_a, real_b)
     synchronize(device)
-    return steps * cfg.batch_size / (time.perf_counter() - start)
+    return (time.perf_counter() - start) / steps, peak.read()
+
+
+def training_speed(cfg: CycleGANConfig, device: torch.device, size: int, steps: int,
+                   warmup: int) -> float:
+    """Images per second of CycleGANModel.train_step with `cfg` (its batch size, flags)."""
+    seconds, _ = training_cost(CycleGANModel, cfg, device, size, steps, warmup)
+    return cfg.batch_size / seconds
+
+
+class PeakMemory:
+    """Peak memory from now on: CUDA's allocator peak, or the CPU process's resident-set
+    high-water mark (Linux), both relative to what was in use when it started."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+            self.start = torch.cuda.memory_allocated(device)
+            return
+        try:  # give freed heap back first, or a later model would reuse it unseen
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+            self.start = _status_kib("VmRSS") * 1024
+        except OSError:
+            self.start = None
+
+    def read(self) -> int | None:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) - self.start
+        return None if self.start is None else _status_kib("VmHWM") * 1024 - self.start
+
+
+def _status_kib(key: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{key}:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+
+def one_sided_vs_cyclegan(cfg: GANConfig, device: torch.device, size: int, steps: int,
+                          warmup: int) -> dict[str, tuple[float, int | None]]:
+    """CycleGAN, CUT and FastCUT on the same shared settings: (s per iteration, peak bytes)."""
+    shared = {f.name: getattr(cfg, f.name) for f in fields(GANConfig)}
+    models = {"cyclegan": (CycleGANModel, CycleGANConfig(**shared)),
+              "cut": (CUTModel, CUTConfig(**shared, mode="cut")),
+              "fastcut": (CUTModel, CUTConfig(**shared, mode="fastcut"))}
+    for model_class, model_cfg in models.values():  # untimed: libraries' first-use buffers
+        training_cost(model_class, model_cfg, device, size, steps=1, warmup=0)
+    return {name: training_cost(model_class, model_cfg, device, size, steps, warmup)
+            for name, (model_class, model_cfg) in models.items()}
 
 
 def write_frames(directory: Path, count: int, width: int, height: int) -> list[Path]:
@@ -124,7 +189,7 @@ def translation_speed(cfg: CycleGANConfig, device: torch.device, frames: int, ba
         (root / "in").mkdir()
         inputs = write_frames(root / "in", frames, width, height)
         torch.manual_seed(0)
-        save_generator(build_generator(cfg), cfg, root / "model")
+        save_generator(build_generator(cfg), cfg, root / "model", "cyclegan", WEIGHTS, {})
         padded = torch.zeros(1, 3, height + (-height % 4), width + (-width % 4), device="meta")
         with torch.device("meta"), FlopCounterMode(display=False) as counter:
             build_generator(cfg)(padded)  # shapes only: counts without computing
@@ -158,6 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=30, help="timed training steps per loop")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--no-compile", action="store_true", help="ours without torch.compile")
+    parser.add_argument("--no-translate", action="store_true", help="skip the translation part")
     parser.add_argument("--frames", type=int, default=512, help="frames to translate")
     parser.add_argument("--translate-batch", type=int, default=16)
     parser.add_argument("--peak-tflops", type=float, default=None,
@@ -194,12 +260,27 @@ def main(argv: list[str] | None = None) -> int:
           f"{share(our_rate, flops_train, peak)}")
     print(f"training FLOPs per image: {flops_train / 1e12:.3f} TFLOP")
 
-    fps, flops_frame = translation_speed(base, device, args.frames, args.translate_batch,
-                                         1242, 375)
-    print(f"translate 1242×375 JPEG -> JPEG, batch {args.translate_batch}: {fps:8.2f} frames/s  "
-          f"{share(fps, flops_frame, peak)} ({flops_frame / 1e9:.1f} GFLOP per frame)")
+    costs = one_sided_vs_cyclegan(replace(ours, compile=False), device, args.size, args.steps,
+                                  args.warmup)
+    reference_seconds, reference_peak = costs["cyclegan"]
+    for model_name, (seconds, peak_bytes) in costs.items():
+        memory = "n/a" if peak_bytes is None else f"{peak_bytes / 2**20:8.1f} MiB"
+        memory_ratio = ("" if peak_bytes is None or not reference_peak
+                        else f" ({peak_bytes / reference_peak:.2f} x)")
+        print(f"train {model_name:<8} batch {ours.batch_size}: {1000 * seconds:9.1f} ms/it "
+              f"({seconds / reference_seconds:.2f} x cyclegan), peak {memory}{memory_ratio}")
+    ratios = " ".join(f"{mode}_time_ratio={costs[mode][0] / reference_seconds:.2f}"
+                      for mode in ("cut", "fastcut"))
+
+    fps = float("nan")
+    if not args.no_translate:
+        fps, flops_frame = translation_speed(base, device, args.frames, args.translate_batch,
+                                             1242, 375)
+        print(f"translate 1242×375 JPEG -> JPEG, batch {args.translate_batch}: {fps:8.2f} "
+              f"frames/s  {share(fps, flops_frame, peak)} ({flops_frame / 1e9:.1f} GFLOP per "
+              "frame)")
     print(f"translate_speed: train_speedup={our_rate / ref_rate:.2f} "
-          f"translate_fps={fps:.1f} device={name!r}")
+          f"translate_fps={fps:.1f} device={name!r} {ratios}")
     return 0
 
 

@@ -3,8 +3,8 @@
 Source = vKITTI2 `clone` frames (clean synthetic); target = BDD100K train frames whose `weather`
 attribute matches (fog -> foggy, rain -> rainy, overcast -> overcast).
 
-With several GPUs in `translators.device`, a translator that trains distributed (CycleGAN) is fit
-by this same module started once per GPU under torchrun (`launch_workers`); this process keeps
+With several GPUs in `translators.device`, a translator that trains distributed (CycleGAN, CUT) is
+fit by this same module started once per GPU under torchrun (`launch_workers`); this process keeps
 the output dir and publishes it only if every worker succeeded.
 """
 

@@ -22,7 +22,7 @@ def write_params(tmp_path: Path, edit) -> Path:
 
 def test_repository_params_load_into_typed_objects():
     params = load_params(REPO / "params.yaml")
-    assert params.translator in {"none", "cyclegan", "nst", "fda", "weatherfx"}
+    assert params.translator in {"none", "cyclegan", "cut", "nst", "fda", "weatherfx"}
     assert params.weathers == ["fog", "rain", "overcast"]
     assert not hasattr(params.detector, "seed")  # the top-level seed is passed to training
     assert isinstance(params.detector.epochs, int)
@@ -76,6 +76,10 @@ def test_repository_params_load_into_typed_objects():
          "translators.nst.steps: must be a whole number >= 1, got -1"),
         (lambda p: p["translators"]["cyclegan"].update(beta1=1.0),
          "translators.cyclegan.beta1: must be in [0, 1), got 1.0"),
+        (lambda p: p["translators"]["cut"].update(mode="fast"),
+         "translators.cut.mode: 'fast' is not allowed; choose one of cut, fastcut"),
+        (lambda p: p["translators"]["cut"].update(nce_temperature=0),
+         "translators.cut.nce_temperature: must be in (0, inf], got 0.0"),
         (lambda p: p["translators"]["weatherfx"].update(fog={"alpha_coef": 3}),
          "translators.weatherfx.fog.alpha_coef: must be in [0, 1], got 3.0"),
         (lambda p: p["translators"]["weatherfx"].update(rain={"grade": {"contrast": [0.9, 0.1]}}),

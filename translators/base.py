@@ -19,6 +19,7 @@ from common.errors import UserError
 _REGISTRY: dict[str, str] = {
     "none": "translators.none:NoTranslator",
     "cyclegan": "translators.cyclegan:CycleGAN",
+    "cut": "translators.cut:CUT",
     "nst": "translators.nst:NeuralStyleTransfer",
     "fda": "translators.fda:FourierDomainAdaptation",
     "weatherfx": "translators.weatherfx:WeatherEffects",

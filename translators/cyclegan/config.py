@@ -1,4 +1,4 @@
-"""CycleGAN params (`translators.cyclegan` in params.yaml).
+"""CycleGAN params (`translators.cyclegan` in params.yaml), and the fields it shares with CUT.
 
 Defaults are the REFERENCE design (Zhu et al. 2017, the official pytorch-CycleGAN-and-pix2pix
 defaults); params.yaml holds small demo values for the 2-core sample world.
@@ -19,12 +19,13 @@ RUN_ONLY_KEYS = frozenset({"checkpoint_every", "keep_checkpoints", "sample_every
 
 
 @dataclass
-class CycleGANConfig:
-    # generator: ResNet-9 (11,378,179 params at ngf 64) or the pix2pix U-Net
-    netG: Literal["resnet", "unet"] = "resnet"
+class GANConfig:
+    """What every GAN translator trained by translators/training.py has: a ResNet generator, a
+    PatchGAN, the data pipeline, Adam with a linear decay, and how a run is executed."""
+
+    # generator: ResNet-9 (11,378,179 params at ngf 64)
     ngf: int = 64
     n_blocks: int = 9                 # residual blocks of the resnet generator
-    unet_downs: int = 8               # U-Net depth; frames are padded to a multiple of 2**downs
     # discriminator: 70×70 PatchGAN (2,764,737 params at ndf 64), deeper, or pix2pixHD multi-scale
     netD: Literal["basic", "n_layers", "multiscale"] = "basic"
     ndf: int = 64
@@ -40,12 +41,7 @@ class CycleGANConfig:
     crop_size: int = 256
     flip: bool = True                 # random horizontal flips
     max_images: int | None = None     # per domain, evenly spaced over the given frames
-    # objective
     gan_mode: Literal["lsgan", "vanilla"] = "lsgan"
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5      # relative to lambda_cycle, as in the paper's code
-    lambda_feature_matching: float = 0.0  # pix2pixHD-style D-feature loss (0 = off)
-    pool_size: int = 50
     # optimisation
     batch_size: int = 1
     lr: float = 0.0002
@@ -64,11 +60,11 @@ class CycleGANConfig:
     compile: bool = False             # CUDA only: torch.compile the training modules
 
     def __post_init__(self) -> None:
-        for key in ["ngf", "ndf", "n_blocks", "unet_downs", "n_layers_D", "num_D", "load_size",
-                    "crop_size", "batch_size", "n_samples"]:
+        for key in ["ngf", "ndf", "n_blocks", "n_layers_D", "num_D", "load_size", "crop_size",
+                    "batch_size", "n_samples"]:
             check_int(key, getattr(self, key), minimum=1)
-        for key in ["n_epochs", "n_epochs_decay", "pool_size", "num_workers",
-                    "checkpoint_every", "sample_every"]:
+        for key in ["n_epochs", "n_epochs_decay", "num_workers", "checkpoint_every",
+                    "sample_every"]:
             check_int(key, getattr(self, key), minimum=0)
         if self.n_epochs + self.n_epochs_decay < 1:
             raise ParamError("n_epochs + n_epochs_decay: must be >= 1")
@@ -83,8 +79,7 @@ class CycleGANConfig:
                 raise ParamError(f"{key}: must be > 0, got {getattr(self, key)!r}")
         for key in ["beta1", "beta2"]:
             check_range(key, getattr(self, key), 0.0, 1.0, high_open=True)
-        for key in ["lambda_cycle", "lambda_identity", "lambda_feature_matching", "leaky_slope"]:
-            check_range(key, getattr(self, key), 0.0, float("inf"))
+        check_range("leaky_slope", self.leaky_slope, 0.0, float("inf"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -92,3 +87,22 @@ class CycleGANConfig:
     def learning_dict(self) -> dict:
         """The keys that decide what is learned (a checkpoint is only resumed if they match)."""
         return {k: v for k, v in self.to_dict().items() if k not in RUN_ONLY_KEYS}
+
+
+@dataclass
+class CycleGANConfig(GANConfig):
+    # generator: the ResNet above or the pix2pix U-Net
+    netG: Literal["resnet", "unet"] = "resnet"
+    unet_downs: int = 8               # U-Net depth; frames are padded to a multiple of 2**downs
+    # objective
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5      # relative to lambda_cycle, as in the paper's code
+    lambda_feature_matching: float = 0.0  # pix2pixHD-style D-feature loss (0 = off)
+    pool_size: int = 50
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("unet_downs", self.unet_downs, minimum=1)
+        check_int("pool_size", self.pool_size, minimum=0)
+        for key in ["lambda_cycle", "lambda_identity", "lambda_feature_matching"]:
+            check_range(key, getattr(self, key), 0.0, float("inf"))

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from common.errors import UserError
-from translators.cyclegan.config import CycleGANConfig
+from translators.cyclegan.config import GANConfig
 from translators.io import read_rgb
 
 
@@ -56,7 +56,7 @@ def iterations_per_epoch(n_a: int, n_b: int, batch_size: int, world_size: int = 
     return math.ceil(math.ceil(max(n_a, n_b) / world_size) / batch_size)
 
 
-def preprocess(rgb: np.ndarray, cfg: CycleGANConfig, rng: np.random.Generator | None,
+def preprocess(rgb: np.ndarray, cfg: GANConfig, rng: np.random.Generator | None,
                path: Path | str = "") -> np.ndarray:
     """Resize/crop as `cfg.preprocess` says; random crop (and flip) with `rng`, centred without.
 
@@ -110,11 +110,11 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 class UnalignedDataset(Dataset):
     """Indexed by `Sample`s from `epoch_plan`: returns (A image, B image) in [-1, 1]."""
 
-    def __init__(self, source: list[Path], target: list[Path], cfg: CycleGANConfig) -> None:
+    def __init__(self, source: list[Path], target: list[Path], cfg: GANConfig) -> None:
         if not source:
-            raise UserError("no source (sim) frames to train CycleGAN on")
+            raise UserError("no source (sim) frames to train on")
         if not target:
-            raise UserError("no target (real) frames to train CycleGAN on")
+            raise UserError("no target (real) frames to train on")
         self.source, self.target, self.cfg = source, target, cfg
 
     def __len__(self) -> int:
@@ -137,7 +137,7 @@ class UnalignedDataset(Dataset):
         return torch.stack(a), torch.stack(b)
 
 
-def _tile(rgb: np.ndarray, cfg: CycleGANConfig) -> np.ndarray:
+def _tile(rgb: np.ndarray, cfg: GANConfig) -> np.ndarray:
     """With preprocess none frames keep their size; grids need one: crop_size squares."""
     if cfg.preprocess != "none":
         return rgb

@@ -8,15 +8,18 @@ restores it exactly and a resumed run continues bit for bit.
 
 from __future__ import annotations
 
-import contextlib
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translators.cyclegan.config import CycleGANConfig
+from translators.cyclegan.config import CycleGANConfig, GANConfig
 from translators.cyclegan.networks import build_discriminator, build_generator
+from translators.generator import bf16_autocast, cuda_speedups, save_generator
+
+WEIGHTS = "G_A.pt"  # what the cyclegan translator ships: G_A, sim -> real
 
 
 class GANLoss(nn.Module):
@@ -122,6 +125,30 @@ class DiscriminatorPair(nn.Module):
                 "real_A": self.D_B(real_A), "fake_A": self.D_B(fake_A)}
 
 
+def step_module(module: nn.Module, cfg: GANConfig, device: torch.device, distributed: bool,
+                ddp_device_ids: list[int] | None) -> nn.Module:
+    """What a training step calls: `module` DDP-wrapped under torchrun and compiled if asked
+    (CUDA only); the plain module stays for saving and for passes without gradient sync."""
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        module = DDP(module, device_ids=ddp_device_ids)
+    if cfg.compile and device.type == "cuda":
+        module = torch.compile(module)
+    return module
+
+
+@torch.no_grad()
+def translate(net: nn.Module, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """[-1, 1] images through `net` in eval mode (matters for batch norm), then back to train."""
+    was_training = net.training
+    net.eval()
+    try:
+        return net(images.to(device)).float()
+    finally:
+        net.train(was_training)
+
+
 def linear_decay(n_epochs: int, n_epochs_decay: int):
     """lr factor per epoch: 1 for n_epochs, then linearly to 1/(decay+1) (the reference rule)."""
     def factor(epoch: int) -> float:
@@ -129,16 +156,57 @@ def linear_decay(n_epochs: int, n_epochs_decay: int):
     return factor
 
 
-class CycleGANModel:
-    """Owns the nets, optimisers, schedulers and pools; `train_step` is one G and one D update."""
+class GANModel:
+    """What CycleGANModel and CUTModel share: an Adam for the generator side and one for the
+    discriminator side, each on the linear-decay schedule, and the checkpointed state (the
+    same on every DDP rank) of the attributes named in `checkpointed`."""
+
+    checkpointed: tuple[str, ...]
+
+    def optimise(self, cfg: GANConfig, generators: nn.Module, discriminators: nn.Module) -> None:
+        betas = (cfg.beta1, cfg.beta2)
+        self.optimizer_G = torch.optim.Adam(generators.parameters(), lr=cfg.lr, betas=betas)
+        self.optimizer_D = torch.optim.Adam(discriminators.parameters(), lr=cfg.lr, betas=betas)
+        rule = linear_decay(cfg.n_epochs, cfg.n_epochs_decay)
+        self.scheduler_G = torch.optim.lr_scheduler.LambdaLR(self.optimizer_G, rule)
+        self.scheduler_D = torch.optim.lr_scheduler.LambdaLR(self.optimizer_D, rule)
+
+    def end_epoch(self) -> None:
+        """Advance the lr schedules by one epoch."""
+        self.scheduler_G.step()
+        self.scheduler_D.step()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer_G.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nets, optimisers and schedules: the same on every DDP rank."""
+        return {name: getattr(self, name).state_dict() for name in self.checkpointed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self.checkpointed:
+            getattr(self, name).load_state_dict(state[name])
+
+
+def floats(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """A step's losses as floats, in one device-to-host copy."""
+    values = torch.stack([losses[k].detach().float() for k in losses]).cpu().tolist()
+    return dict(zip(losses, values, strict=True))
+
+
+class CycleGANModel(GANModel):
+    """Owns the nets, optimisers, schedulers and pools; `train_step` is one G and one D update.
+    translators/training.py's loop trains it (its `TrainingModel` protocol)."""
+
+    progress_keys = {"G": "G_A", "D": "D_A", "cyc": "cycle_A"}
+    checkpointed = ("G_A", "G_B", "D_A", "D_B", "optimizer_G", "optimizer_D", "scheduler_G",
+                    "scheduler_D")
 
     def __init__(self, cfg: CycleGANConfig, device: torch.device, seed: int,
                  ddp_device_ids: list[int] | None = None, distributed: bool = False) -> None:
         self.cfg, self.device = cfg, device
-        on_cuda = device.type == "cuda"
-        self.memory_format = (torch.channels_last if on_cuda and cfg.channels_last
-                              else torch.contiguous_format)
-        self.autocast = on_cuda and cfg.amp
+        self.memory_format, self.autocast = cuda_speedups(cfg, device)
         # created in a fixed order from the (seeded) global RNG, so a fresh run is reproducible
         self.G_A, self.G_B = build_generator(cfg), build_generator(cfg)
         self.D_A, self.D_B = build_discriminator(cfg), build_discriminator(cfg)
@@ -146,32 +214,15 @@ class CycleGANModel:
             device, memory_format=self.memory_format)
         self.discriminators = DiscriminatorPair(self.D_A, self.D_B).to(
             device, memory_format=self.memory_format)
-        betas = (cfg.beta1, cfg.beta2)
-        self.optimizer_G = torch.optim.Adam(self.generators.parameters(), lr=cfg.lr, betas=betas)
-        self.optimizer_D = torch.optim.Adam(self.discriminators.parameters(), lr=cfg.lr,
-                                            betas=betas)
-        rule = linear_decay(cfg.n_epochs, cfg.n_epochs_decay)
-        self.scheduler_G = torch.optim.lr_scheduler.LambdaLR(self.optimizer_G, rule)
-        self.scheduler_D = torch.optim.lr_scheduler.LambdaLR(self.optimizer_D, rule)
+        self.optimise(cfg, self.generators, self.discriminators)
         self.pool_A = ImagePool(cfg.pool_size, seed)      # fakes of domain A (from G_B)
         self.pool_B = ImagePool(cfg.pool_size, seed + 1)  # fakes of domain B (from G_A)
         self.gan_loss = GANLoss(cfg.gan_mode)
         # what the steps call: maybe DDP-wrapped and/or compiled; the plain nets stay for saving
-        self._generators_step: nn.Module = self.generators
-        self._discriminators_step: nn.Module = self.discriminators
-        if distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            self._generators_step = DDP(self.generators, device_ids=ddp_device_ids)
-            self._discriminators_step = DDP(self.discriminators, device_ids=ddp_device_ids)
-        if cfg.compile and on_cuda:
-            self._generators_step = torch.compile(self._generators_step)
-            self._discriminators_step = torch.compile(self._discriminators_step)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        self._generators_step = step_module(self.generators, cfg, device, distributed,
+                                            ddp_device_ids)
+        self._discriminators_step = step_module(self.discriminators, cfg, device, distributed,
+                                                ddp_device_ids)
 
     def train_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, float]:
         """One generator update then one discriminator update; the losses as floats."""
@@ -185,7 +236,7 @@ class CycleGANModel:
         for net in (self.D_A, self.D_B):
             net.requires_grad_(False)
         self.optimizer_G.zero_grad(set_to_none=True)
-        with self._autocast():
+        with bf16_autocast(self.autocast):
             out = self._generators_step(real_A, real_B, use_identity)
             # the plain Ds (not DDP): they get no gradient in this step
             pred_fake_B, pred_fake_A = self.D_A(out["fake_B"]), self.D_B(out["fake_A"])
@@ -215,7 +266,7 @@ class CycleGANModel:
         self.optimizer_D.zero_grad(set_to_none=True)
         fake_B = self.pool_B.query(out["fake_B"].detach())
         fake_A = self.pool_A.query(out["fake_A"].detach())
-        with self._autocast():
+        with bf16_autocast(self.autocast):
             pred = self._discriminators_step(real_A, real_B, fake_A, fake_B)
             losses["D_A"] = 0.5 * (self.gan_loss(pred["real_B"], True)
                                    + self.gan_loss(pred["fake_B"], False))
@@ -223,42 +274,30 @@ class CycleGANModel:
                                    + self.gan_loss(pred["fake_A"], False))
         (losses["D_A"] + losses["D_B"]).backward()
         self.optimizer_D.step()
-        values = torch.stack([losses[k].detach().float() for k in losses]).cpu().tolist()
-        return dict(zip(losses, values, strict=True))
+        return floats(losses)
 
-    def end_epoch(self) -> None:
-        """Advance the lr schedules by one epoch."""
-        self.scheduler_G.step()
-        self.scheduler_D.step()
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer_G.param_groups[0]["lr"]
-
-    @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """[-1, 1] images through G_A (AtoB) or G_B, in eval mode (matters for batch norm)."""
-        net = self.G_A if direction == "AtoB" else self.G_B
-        was_training = net.training
-        net.eval()
-        try:
-            return net(images.to(self.device)).float()
-        finally:
-            net.train(was_training)
+        """[-1, 1] images through G_A (AtoB) or G_B, in eval mode."""
+        return translate(self.G_A if direction == "AtoB" else self.G_B, images, self.device)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Nets, optimisers and schedules (the same on every DDP rank); the pools are per rank
-        and saved by the training loop with each rank's RNG state."""
-        return {
-            "G_A": self.G_A.state_dict(), "G_B": self.G_B.state_dict(),
-            "D_A": self.D_A.state_dict(), "D_B": self.D_B.state_dict(),
-            "optimizer_G": self.optimizer_G.state_dict(),
-            "optimizer_D": self.optimizer_D.state_dict(),
-            "scheduler_G": self.scheduler_G.state_dict(),
-            "scheduler_D": self.scheduler_D.state_dict(),
-        }
+    def sample_columns(self, fixed_A: torch.Tensor,
+                       fixed_B: torch.Tensor) -> list[torch.Tensor]:
+        """[real A, G_A(A), G_B(G_A(A)), real B, G_B(B), G_A(G_B(B))]."""
+        fake_B = self.translate(fixed_A, "AtoB")
+        rec_A = self.translate(fake_B, "BtoA")
+        fake_A = self.translate(fixed_B, "BtoA")
+        rec_B = self.translate(fake_A, "AtoB")
+        return [fixed_A, fake_B, rec_A, fixed_B, fake_A, rec_B]
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("G_A", "G_B", "D_A", "D_B", "optimizer_G", "optimizer_D",
-                     "scheduler_G", "scheduler_D"):
-            getattr(self, name).load_state_dict(state[name])
+    def save(self, out: Path) -> None:
+        save_generator(self.G_A, self.cfg, out, "cyclegan", WEIGHTS,
+                       {"generator": "G_A", "direction": "sim (A) -> real (B)"})
+
+    def rank_state_dict(self) -> dict[str, Any]:
+        """The image pools: each rank has its own (saved with the rank's RNG state)."""
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_rank_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.pool_A.load_state_dict(state["pool_A"], device)
+        self.pool_B.load_state_dict(state["pool_B"], device)
+

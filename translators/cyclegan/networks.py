@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-from translators.cyclegan.config import CycleGANConfig
+from translators.cyclegan.config import CycleGANConfig, GANConfig
 
 NormFactory = Callable[[int], nn.Module]
+NetT = TypeVar("NetT", bound=nn.Module)
 
 
 def norm_factory(norm: str) -> tuple[NormFactory, bool]:
@@ -176,15 +178,17 @@ class MultiscaleDiscriminator(nn.Module):
 
 def build_generator(cfg: CycleGANConfig) -> nn.Module:
     if cfg.netG == "resnet":
-        net = ResnetGenerator(cfg.ngf, cfg.n_blocks, cfg.norm)
-    elif cfg.netG == "unet":
-        net = UnetGenerator(cfg.ngf, cfg.unet_downs, cfg.norm)
-    else:
-        raise ValueError(f"netG {cfg.netG!r} is not allowed; choose resnet or unet")
-    return init_weights(net, cfg.init_gain)
+        return build_resnet_generator(cfg)
+    if cfg.netG == "unet":
+        return init_weights(UnetGenerator(cfg.ngf, cfg.unet_downs, cfg.norm), cfg.init_gain)
+    raise ValueError(f"netG {cfg.netG!r} is not allowed; choose resnet or unet")
 
 
-def build_discriminator(cfg: CycleGANConfig) -> MultiscaleDiscriminator:
+def build_resnet_generator(cfg: GANConfig) -> ResnetGenerator:
+    return init_weights(ResnetGenerator(cfg.ngf, cfg.n_blocks, cfg.norm), cfg.init_gain)
+
+
+def build_discriminator(cfg: GANConfig) -> MultiscaleDiscriminator:
     if cfg.netD not in ("basic", "n_layers", "multiscale"):
         raise ValueError(f"netD {cfg.netD!r} is not allowed; choose basic, n_layers or multiscale")
     n_layers = 3 if cfg.netD == "basic" else cfg.n_layers_D
@@ -193,7 +197,7 @@ def build_discriminator(cfg: CycleGANConfig) -> MultiscaleDiscriminator:
     return init_weights(net, cfg.init_gain)
 
 
-def init_weights(net: nn.Module, gain: float) -> nn.Module:
+def init_weights(net: NetT, gain: float) -> NetT:
     """Normal(0, gain) convs with zero bias; batch-norm scales Normal(1, gain) (the reference)."""
     for module in net.modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):

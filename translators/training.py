@@ -1,9 +1,14 @@
-"""The resumable CycleGAN training loop.
+"""The resumable training loop of the GAN translators (CycleGAN, CUT), generic over their model.
+
+A model (translators/cyclegan/model.py, translators/cut/model.py) owns its nets, losses,
+optimisers and schedules; this loop owns the data plan, checkpoints, RNG states, DDP, logging,
+sample grids and the progress bar (the `TrainingModel` protocol below is what it calls).
 
 Built to survive days of training and a `kill -9`:
 - a checkpoint every `checkpoint_every` iterations and at every epoch end, written atomically,
-  holds the nets, optimisers, lr schedules, image pools, RNG states (torch, numpy, random,
-  CUDA) and the position (epoch, iteration in epoch), plus the per-epoch loss history;
+  holds the model's state (nets, optimisers, lr schedules), each rank's own random state (image
+  pools, patch samplers) and RNG states (torch, numpy, random, CUDA), the position (epoch,
+  iteration in epoch) and the per-epoch loss history;
 - a restart with the same data and learning params resumes from it (at most
   `checkpoint_every` iterations lost) and, on CPU, ends with the same weights as an
   uninterrupted run, because each epoch's data plan is a pure function of (seed, epoch);
@@ -26,18 +31,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from common.files import atomic_torch_save, atomic_write_json
 from common.runtime import resolve_device
-from translators.cyclegan.config import CycleGANConfig
+from translators.cyclegan.config import GANConfig
 from translators.cyclegan.data import (
     Sample,
     UnalignedDataset,
@@ -45,10 +49,41 @@ from translators.cyclegan.data import (
     evenly_spaced,
     iterations_per_epoch,
 )
-from translators.cyclegan.model import CycleGANModel
 from translators.io import write_rgb
 
 CHECKPOINT_NAME = "last.pt"
+
+
+class TrainingModel(Protocol):
+    """What the loop needs of a model; built as `cls(cfg, device, seed, ddp_device_ids,
+    distributed)`, its nets created in a fixed order from the (seeded) global RNG."""
+
+    lr: float  # the current learning rate, logged per epoch
+    # progress-bar label -> loss key, e.g. {"G": "G_A"}
+    progress_keys: dict[str, str]
+
+    def train_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, float]:
+        """One update of every net on a batch of [-1, 1] images; the losses as floats."""
+
+    def end_epoch(self) -> None:
+        """Advance the lr schedules by one epoch."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What is the same on every DDP rank: nets, optimisers, schedules."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def rank_state_dict(self) -> dict[str, Any]:
+        """This rank's own random state (image pools, patch samplers): saved per rank."""
+
+    def load_rank_state_dict(self, state: dict[str, Any], device: torch.device) -> None: ...
+
+    def sample_columns(self, fixed_A: torch.Tensor,
+                       fixed_B: torch.Tensor) -> list[torch.Tensor]:
+        """The columns of a sample grid, each N×3×H×W in [-1, 1]."""
+
+    def save(self, out: Path) -> None:
+        """Write what the translator's `load` reads (the sim -> real generator, its config)."""
 
 
 @dataclass
@@ -77,19 +112,11 @@ class Distributed:
         return cls(dist.get_rank(), world_size, local_rank), device
 
 
-def save_generator(generator: nn.Module, cfg: CycleGANConfig, out: Path) -> None:
-    """What `CycleGAN.load` reads back: out/G_A.pt (the sim -> real weights), out/config.json."""
-    weights = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
-    atomic_torch_save(weights, out / "G_A.pt")
-    atomic_write_json(out / "config.json", {"translator": "cyclegan", "generator": "G_A",
-                                            "direction": "sim (A) -> real (B)",
-                                            "config": cfg.to_dict()})
-
-
-def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig, *,
-          device: torch.device | str | None = None,
+def train(name: str, model_class: type[TrainingModel], source: list[Path], target: list[Path],
+          out: Path, cfg: GANConfig, *, device: torch.device | str | None = None,
           checkpoint_dir: Path | None = None) -> dict[str, Any]:
-    """Train (or resume training) a CycleGAN; write out/G_A.pt, config.json, train_summary.json.
+    """Train (or resume training) translator `name`'s model; write what `model.save` writes and
+    out/train_summary.json.
 
     `checkpoint_dir` (default out/checkpoints) must survive a crash for a restart to resume.
     Returns train_summary.json's contents plus `resumed_from` (the iterations it resumed at).
@@ -104,11 +131,11 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
     dataset = UnalignedDataset(source, target, cfg)
     fingerprint = _fingerprint(cfg, source, target, ctx.world_size)
 
-    state = _load_checkpoint(checkpoint_path, fingerprint, ctx)
+    state = _load_checkpoint(name, checkpoint_path, fingerprint, ctx)
     base_seed = state["base_seed"] if state else _shared_seed(device, ctx)
-    model = CycleGANModel(cfg, device, seed=base_seed + 2 * ctx.rank,
-                          ddp_device_ids=[device.index] if device.type == "cuda" else None,
-                          distributed=ctx.world_size > 1)
+    model = model_class(cfg, device, seed=base_seed + 2 * ctx.rank,
+                        ddp_device_ids=[device.index] if device.type == "cuda" else None,
+                        distributed=ctx.world_size > 1)
     epochs = cfg.n_epochs + cfg.n_epochs_decay
     per_epoch = iterations_per_epoch(len(source), len(target), cfg.batch_size, ctx.world_size)
     total = epochs * per_epoch
@@ -116,18 +143,16 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
     if state:
         model.load_state_dict(state["model"])
         _set_rng_state(state["ranks"][ctx.rank]["rng"])
-        model.pool_A.load_state_dict(state["ranks"][ctx.rank]["pool_A"], device)
-        model.pool_B.load_state_dict(state["ranks"][ctx.rank]["pool_B"], device)
+        model.load_rank_state_dict(state["ranks"][ctx.rank], device)
         epoch, iteration = state["epoch"], state["iteration"]
         history, sums = state["history"], state["sums"]
         resumed_from = [*state["resumed_from"], epoch * per_epoch + iteration]
         if ctx.main:
-            print(f"cyclegan: resuming from iteration {resumed_from[-1]} of {total} "
+            print(f"{name}: resuming from iteration {resumed_from[-1]} of {total} "
                   f"(epoch {epoch + 1}, {checkpoint_path})")
 
     def save(position_epoch: int, position_iteration: int) -> None:
-        ranks = _gather({"rng": _rng_state(), "pool_A": model.pool_A.state_dict(),
-                         "pool_B": model.pool_B.state_dict()}, ctx)
+        ranks = _gather({"rng": _rng_state(), **model.rank_state_dict()}, ctx)
         if ctx.main:
             atomic_torch_save({
                 "fingerprint": fingerprint, "base_seed": base_seed, "model": model.state_dict(),
@@ -143,7 +168,7 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
         num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
         persistent_workers=False)
     step = epoch * per_epoch + iteration
-    with tqdm(total=total, initial=step, unit="it", desc="cyclegan", disable=not ctx.main,
+    with tqdm(total=total, initial=step, unit="it", desc=name, disable=not ctx.main,
               dynamic_ncols=True) as progress:
         for real_A, real_B in loader:
             losses = model.train_step(real_A, real_B)
@@ -153,8 +178,8 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
             iteration, step = iteration + 1, step + 1
             progress.update(1)
             if step % 10 == 0 or iteration == per_epoch:
-                progress.set_postfix(epoch=epoch + 1, G=f"{losses['G_A']:.3f}",
-                                     D=f"{losses['D_A']:.3f}", cyc=f"{losses['cycle_A']:.3f}")
+                progress.set_postfix(epoch=epoch + 1, **{
+                    label: f"{losses[key]:.3f}" for label, key in model.progress_keys.items()})
             if iteration == per_epoch:  # epoch end: log means, decay lr, sample, checkpoint
                 record = {"epoch": epoch + 1, "lr": model.lr, **_epoch_means(sums, ctx)}
                 model.end_epoch()
@@ -170,18 +195,18 @@ def train(source: list[Path], target: list[Path], out: Path, cfg: CycleGANConfig
     # what was learned; not where a killed run resumed (printed above): a resumed run ends with
     # the same weights, so its outputs are the same bytes as an uninterrupted run's
     summary = {
-        "translator": "cyclegan", "iterations": step, "epochs": epochs,
+        "translator": name, "iterations": step, "epochs": epochs,
         "iterations_per_epoch": per_epoch, "source_frames": len(source),
         "target_frames": len(target), "world_size": ctx.world_size,
         "final_losses": history[-1] if history else {},
     }
     if ctx.main:
-        save_generator(model.G_A, cfg, out)
+        model.save(out)
         atomic_write_json(out / "train_summary.json", summary)
         live.end()
         if not cfg.keep_checkpoints:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        print(f"cyclegan: {step} iterations ({epochs} epochs × {per_epoch}) on "
+        print(f"{name}: {step} iterations ({epochs} epochs × {per_epoch}) on "
               f"{len(source)} sim / {len(target)} real frames in "
               f"{time.monotonic() - started:.1f} s")
     if ctx.world_size > 1:
@@ -210,7 +235,7 @@ class _PlanBatches:
             yield from plan[self.start_iteration if epoch == self.start_epoch else 0:]
 
 
-def _fingerprint(cfg: CycleGANConfig, source: list[Path], target: list[Path],
+def _fingerprint(cfg: GANConfig, source: list[Path], target: list[Path],
                  world_size: int) -> str:
     """What a checkpoint must match to be resumed: learning params, the frames, the world."""
     blob = json.dumps({"cfg": cfg.learning_dict(), "source": [str(p) for p in source],
@@ -219,13 +244,14 @@ def _fingerprint(cfg: CycleGANConfig, source: list[Path], target: list[Path],
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _load_checkpoint(path: Path, fingerprint: str, ctx: Distributed) -> dict | None:
+def _load_checkpoint(name: str, path: Path, fingerprint: str,
+                     ctx: Distributed) -> dict | None:
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("fingerprint") != fingerprint:
         if ctx.main:
-            print(f"cyclegan: ignoring checkpoint {path}: it was made with other params or "
+            print(f"{name}: ignoring checkpoint {path}: it was made with other params or "
                   "frames; training from scratch")
         return None
     return state
@@ -287,18 +313,14 @@ def _epoch_means(sums: dict[str, float], ctx: Distributed) -> dict[str, float]:
     return {f"loss_{k}": totals[i].item() / count for i, k in enumerate(keys)}
 
 
-def _sample_grid(model: CycleGANModel, fixed_A: torch.Tensor | None,
-                 fixed_B: torch.Tensor | None, cfg: CycleGANConfig,
+def _sample_grid(model: TrainingModel, fixed_A: torch.Tensor | None,
+                 fixed_B: torch.Tensor | None, cfg: GANConfig,
                  checkpoint_dir: Path, epoch: int, epochs: int) -> Path | None:
-    """Rows of [real A, G_A(A), G_B(G_A(A)), real B, G_B(B), G_A(G_B(B))], saved as PNG."""
+    """One row per sample frame of the model's columns (e.g. real A, G(A), ...), as PNG."""
     last = epoch + 1 == epochs
     if fixed_A is None or not ((epoch + 1) % cfg.sample_every == 0 or last):
         return None
-    fake_B = model.translate(fixed_A, "AtoB")
-    rec_A = model.translate(fake_B, "BtoA")
-    fake_A = model.translate(fixed_B, "BtoA")
-    rec_B = model.translate(fake_A, "AtoB")
-    columns = [fixed_A, fake_B, rec_A, fixed_B, fake_A, rec_B]
+    columns = model.sample_columns(fixed_A, fixed_B)
     n_rows = min(len(fixed_A), len(fixed_B))  # a domain may have fewer frames than n_samples
     rows = [torch.cat([c[i].cpu() for c in columns], dim=2) for i in range(n_rows)]
     grid = torch.cat(rows, dim=1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
