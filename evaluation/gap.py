@@ -26,37 +26,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.config import ParamError, check_int
 from common.errors import MissingInputError
-from common.runtime import normalise_device, resolve_device
+from common.runtime import resolve_device
+from evaluation.config import STRIDE, GapConfig
 from evaluation.errors import EvalInputError
 
-STRIDE = 32  # every side a multiple of the detector's largest stride
 KID_SEED = 0  # of KID's subset draws: same inputs, same number
-
-
-@dataclass
-class GapConfig:
-    """params.yaml `gap`."""
-
-    # the detector whose features measure the gap: the run's own by default (works offline in
-    # any single run); a study points every experiment at one fixed checkpoint (README)
-    reference_model: str = "outputs/detector/model/best.pt"
-    imgsz: int = 320  # frames are resized to this width (the detector's training size)
-    batch: int = 16
-    # auto | cpu | cuda | GPU indices as detector.device takes them (features: the first listed)
-    device: str | int | list[int] = "auto"
-    max_frames: int = 500  # per set, evenly spaced (the stage's cost bound); 0 = all
-    kid_subset: int = 100  # KID: subsets of this size when a set is larger ...
-    kid_subsets: int = 50  # ... averaged over this many draws
-
-    def __post_init__(self) -> None:
-        for name, low in (("imgsz", STRIDE), ("batch", 1), ("max_frames", 0),
-                          ("kid_subset", 2), ("kid_subsets", 1)):
-            check_int(name, getattr(self, name), minimum=low)
-        if self.imgsz % STRIDE:
-            raise ParamError(f"imgsz: must be a multiple of {STRIDE}, got {self.imgsz}")
-        self.device = normalise_device(self.device)
 
 
 # --------------------------------------------------------------------------- the two scores

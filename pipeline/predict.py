@@ -7,12 +7,14 @@ from pathlib import Path
 from common.files import atomic_dir
 from data import read_manifest
 from detection import predict, write_held_out, write_scalabel
+from detection.model_source import check_detector_model
 from pipeline.common import DETECTOR, INGEST, PREDICT, run_stage
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
     params = load_params()
+    check_detector_model(params.detector.model, params.detector.imgsz)
     bdd = read_manifest(INGEST / "bdd100k").images
     val = bdd[bdd["split"] == "val"].sort_values("image_id")
     images = [(row.image_id, Path(row.path)) for row in val.itertuples()]

@@ -13,12 +13,14 @@ import shutil
 
 from common.files import atomic_dir
 from detection import train_detector
+from detection.model_source import check_detector_model
 from pipeline.common import DATASET, DETECTOR, DETECTOR_RUN, run_stage
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
-    params = load_params()  # checks detector.model and imgsz against the model too
+    params = load_params()
+    check_detector_model(params.detector.model, params.detector.imgsz)
     live_dir = DETECTOR_RUN / "dvclive"
     best = train_detector(DATASET / "data.yaml", DETECTOR_RUN, params.detector, live_dir,
                           seed=params.seed)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from evaluation.gap import Features, GapConfig, frechet_distance, gaussian, share_closed
+from evaluation.config import GapConfig
+from evaluation.gap import Features, frechet_distance, gaussian, share_closed
 from pipeline.gap import weather_gap
 from pipeline.params import load_params
 from pipeline.study_gap import gap_points, gap_prediction, render_gap, spearman, spearman_ci

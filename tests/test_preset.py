@@ -13,6 +13,7 @@ import pytest
 from common.config import read_yaml_file
 from common.errors import UserError
 from detection import configure_ultralytics
+from detection.model_source import check_detector_model
 from pipeline.params import load_params
 from pipeline.preset import override_args, read_preset
 
@@ -37,7 +38,8 @@ def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path, monkeypa
     configure_ultralytics()  # before ultralytics is imported (detection/env.py)
     from ultralytics.nn.tasks import DetectionModel
 
-    # load_params reads the preset's checkpoint: a randomly initialised P6 model (stride 64)
+    # the preset's checkpoint, as train_detector checks it: a randomly initialised P6 model
+    # (stride 64)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pretrained").mkdir()
     torch.save({"model": DetectionModel("yolov5n6.yaml", verbose=False)},
@@ -54,6 +56,7 @@ def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path, monkeypa
     d = params.detector
     assert (d.model, d.imgsz, d.epochs, d.batch, d.optimizer, d.close_mosaic, d.workers,
             d.amp, d.cache) == ("pretrained/yolov5l6u.pt", 1280, 300, 16, "SGD", 0, 8, True, False)
+    check_detector_model(d.model, d.imgsz)  # 1280 fits the P6 stride
     cyclegan = params.translators.configs["cyclegan"]
     assert (cyclegan.ngf, cyclegan.n_blocks, cyclegan.crop_size, cyclegan.n_epochs) == (
         64, 9, 256, 100)
