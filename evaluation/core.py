@@ -34,7 +34,7 @@ SCORE_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)  # 0.94, not 0.940000
 
 @dataclass
 class EvalResult:
-    metrics: dict  # the DESIGN.md metrics schema (+ counts at top level)
+    metrics: dict  # the metrics.json schema of docs/architecture.md
     pr_occlusion: pd.DataFrame  # recall + one precision column per occlusion bucket (101 rows)
     buckets: pd.DataFrame  # bucket, map50, n_images (every occlusion/weather/timeofday bucket)
     pr_class: pd.DataFrame  # recall + one precision column per class, all images (101 rows)

@@ -192,3 +192,23 @@ def test_package_inits_only_re_export():
                 getattr(t, "id", None) for t in node.targets] == ["__all__"]
             assert isinstance(node, allowed) or docstring or names_all, (
                 f"{init.relative_to(REPO)}:{node.lineno} runs code on import")
+
+
+# What each package may import (docs/architecture.md): common lowest, pipeline on top.
+MAY_IMPORT = {
+    "common": set(),
+    "data": {"common"},
+    "detection": {"common"},
+    "translators": {"common", "data"},
+    "evaluation": {"common", "data", "detection"},  # detection: ultralytics set up for gap
+    "pipeline": {"common", "data", "detection", "evaluation", "translators"},
+}
+
+
+def test_packages_import_only_the_layers_below_them():
+    wrong = [f"{file} imports {imported}"
+             for package, allowed in MAY_IMPORT.items()
+             for file in sorted((REPO / package).rglob("*.py"))
+             for imported in sorted(imports_of(file.relative_to(REPO)))
+             if imported.parts[0] not in allowed | {package}]
+    assert wrong == []
