@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.runtime import resolve_device  # noqa: E402
+from evaluation.config import GapConfig  # noqa: E402
 from evaluation.gap import (  # noqa: E402
-    GapConfig,
     _load,
     extract_features,
     frame_paths,

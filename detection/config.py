@@ -11,21 +11,23 @@ from common.runtime import normalise_device
 
 @dataclass
 class DetectorConfig:
-    # --- model and training (ultralytics names and, unless noted, ultralytics defaults) ---
+    # The one description of each knob. Names and defaults are ultralytics' own unless noted;
+    # params.yaml sets the demo's sizes (tests/test_params_defaults.py lists where it differs).
+    # --- model and training ---
     # an architecture yaml (trained from scratch; yolov5n6.yaml etc. are the P6 models, stride
     # 64) or a local checkpoint .pt (fine-tuned, re-headed to our classes; the stage wants it
     # under pretrained/, see detection/model_source.py). Nothing is downloaded.
     model: str = "yolov5n.yaml"
-    epochs: int = 40
-    imgsz: int = 320
+    epochs: int = 100
+    imgsz: int = 640
     batch: int = 16
     nbs: int = 64  # nominal batch: gradients are accumulated up to it before a step; tiny
     # datasets learn faster with nbs = batch (one optimizer step per batch)
     # auto = GPU 0 if there is one, else cpu; cuda = GPU 0; "0,1,2,3" (or a list) = those GPUs
     # with ultralytics' DDP (batch is the total over them). Normalised to a string.
     device: str | int | list[int] = "auto"
-    workers: int = 0  # ultralytics forces 0 on CPU anyway; on CUDA its workers are seeded
-    # from `seed`, so 8 or so is reproducible and keeps a big GPU fed
+    workers: int = 0  # ultralytics: 8, but it forces 0 on CPU anyway; on CUDA its workers are
+    # seeded from `seed`, so 8 or so is reproducible and keeps a big GPU fed
     patience: int = 100  # early stop after this many epochs without val fitness improvement
     optimizer: Literal["auto", "SGD", "AdamW", "Adam"] = "auto"  # auto: AdamW for short runs
     lr0: float = 0.01  # ignored by optimizer=auto, which picks its own
@@ -36,12 +38,13 @@ class DetectorConfig:
     cache: bool = False  # true = ultralytics' cache 'ram': decoded training images in RAM
     # (never 'disk': it writes .npy files into the dataset, which is another stage's output)
     amp: bool = True  # mixed precision on CUDA only (bf16, see train.py); CPU is always fp32
-    plots: bool = False  # ultralytics' own PNG plots in the run dir (slow on CPU; curves go
-    # to DVCLive either way)
+    plots: bool = False  # ultralytics: true; its own PNG plots in the run dir (slow on CPU;
+    # curves go to DVCLive either way)
     # --- prediction ---
-    conf: float = 0.001  # score threshold: low, since AP needs the whole PR curve
-    iou: float = 0.6  # NMS IoU
-    max_det: int = 100  # per image, as in COCO AP
+    conf: float = 0.001  # score threshold (ultralytics: 0.25): low, since AP needs the whole PR
+    # curve
+    iou: float = 0.6  # NMS IoU (ultralytics: 0.7; 0.6 as YOLOv5's own val.py)
+    max_det: int = 100  # per image (ultralytics: 300), as in COCO AP
 
     def __post_init__(self) -> None:
         for name in ("epochs", "imgsz", "batch", "nbs", "max_det"):

@@ -17,7 +17,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.config import ParamError
 from common.errors import MissingInputError, UserError
+from detection.env import configure_ultralytics
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,21 @@ def inspect_model(model: str) -> ModelSource:
     if is_checkpoint_name(model):
         return _inspect_checkpoint(model)
     return _inspect_yaml(model)
+
+
+def check_detector_model(model: str, imgsz: int) -> None:
+    """`detector.model` against what it names: a checkpoint must be on disk under pretrained/ (the
+    folder dvc.yaml tracks for train_detector, so a changed checkpoint re-trains) and readable, a
+    yaml buildable, and `imgsz` a multiple of the model's largest stride, read from the model.
+    The stages that train or predict with the model run this first; the others never import
+    ultralytics (pipeline/params.py loads params without it)."""
+    if is_checkpoint_name(model) and not Path(model).resolve().is_relative_to(
+            PRETRAINED_DIR.resolve()):
+        raise ParamError(f"detector.model: {model} is outside {PRETRAINED_DIR}/, the folder "
+                         f"dvc.yaml tracks as train_detector's dep; move it there (e.g. "
+                         f"{PRETRAINED_DIR / Path(model).name}) so a changed checkpoint re-trains")
+    configure_ultralytics()  # before inspect_model imports ultralytics (detection/env.py)
+    check_imgsz(imgsz, inspect_model(model))
 
 
 def check_imgsz(imgsz: int, source: ModelSource) -> None:

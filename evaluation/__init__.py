@@ -5,7 +5,8 @@ The stage and the CLI both call `run_evaluation(images, gt, predictions, cfg, ou
 Standalone: `python -m evaluation --gt GT.json --pred PRED.json --out metrics.json`.
 """
 
-from evaluation.core import EvalConfig, EvalResult, evaluate
+from evaluation.config import EvalConfig
+from evaluation.core import EvalResult, evaluate
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
 from evaluation.report import write_outputs

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import MissingInputError, UserError
-from evaluation.core import MAX_REPLICATES, EvalConfig
+from evaluation.config import MAX_REPLICATES, EvalConfig, GapConfig
 from evaluation.errors import EvalInputError
 from evaluation.predictions import load_predictions
 from evaluation.report import atomic_write_text
@@ -222,8 +222,6 @@ def compare_main(argv: list[str]) -> int:
 
 
 def parse_gap_args(argv: list[str]) -> argparse.Namespace:
-    from evaluation.gap import GapConfig
-
     defaults = GapConfig()
     parser = argparse.ArgumentParser(prog="python -m evaluation gap",
                                      description="Fréchet distance and KID between two sets of "

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from evaluation.ap import IGNORED, IOU_THRESHOLDS, RECALL_THRESHOLDS, TP, Matches, match_detections
 from evaluation.buckets import ATTRIBUTES, image_attribute_buckets, occlusion_buckets
-from evaluation.core import MAX_REPLICATES, EvalArrays, EvalConfig, to_arrays
+from evaluation.config import MAX_REPLICATES, EvalConfig
+from evaluation.core import EvalArrays, to_arrays
 from evaluation.errors import EvalInputError
 
 _EPS = float(np.spacing(1))  # COCOeval adds it to every precision's denominator

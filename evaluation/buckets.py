@@ -10,20 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from common.config import ParamError
+from evaluation.config import check_edges
 
 MISSING_ATTRIBUTE = "unknown"  # bucket for images without a weather / timeofday value
-
-
-def check_edges(edges: list[int]) -> list[int]:
-    """Edges must be strictly increasing non-negative integers (upper bounds, inclusive)."""
-    values = list(edges)
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ParamError(f"occlusion_edges: {value!r} is not a whole number >= 0")
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise ParamError(f"occlusion_edges: must be strictly increasing, got {values}")
-    return [int(v) for v in values]
 
 
 def occlusion_bucket_names(edges: list[int]) -> list[str]:

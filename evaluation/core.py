@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from common.config import ParamError, check_int, check_range
 from evaluation.ap import (
     IGNORED,
     IOU_THRESHOLDS,
@@ -23,49 +21,20 @@ from evaluation.ap import (
 )
 from evaluation.buckets import (
     ATTRIBUTES,
-    check_edges,
     image_attribute_buckets,
     occlusion_buckets,
 )
+from evaluation.config import EvalConfig
 from evaluation.errors import EvalInputError
 
 BOX_COLUMNS = ["x1", "y1", "x2", "y2"]
-# paired-bootstrap replicates (evaluation/bootstrap.py): beyond this the intervals stop moving,
-# while memory grows with it
-MAX_REPLICATES = 20_000
 # pr_score.csv's score thresholds: where to set the operating point
 SCORE_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)  # 0.94, not 0.9400000000000001
 
 
 @dataclass
-class EvalConfig:
-    """params.yaml `evaluation`."""
-
-    classes: list[str] = field(default_factory=lambda: ["car", "truck"])
-    occlusion_edges: list[int] = field(default_factory=lambda: [5, 10])
-    iou: float = 0.5  # the threshold of "map50" and of every bucket's AP and PR curve
-    max_dets: int = 100  # per image and class, as COCO
-    convention: Literal["coco", "bdd"] = "coco"  # bdd: box width x2 - x1 + 1 (BDD100K toolkit)
-    # report.md's "what it finds" table (evaluation/recall.py): detections scoring at least
-    # report_score, boxes split at report_small_height pixels
-    report_score: float = 0.25
-    report_small_height: float = 16.0
-
-    def __post_init__(self) -> None:
-        if not self.classes or len(set(self.classes)) != len(self.classes):
-            raise ParamError(f"classes: must be non-empty and unique, got {self.classes!r}")
-        check_edges(self.occlusion_edges)
-        check_range("iou", self.iou, 0.0, 1.0, low_open=True)
-        check_int("max_dets", self.max_dets, minimum=1)
-        check_range("report_score", self.report_score, 0.0, 1.0)
-        check_range("report_small_height", self.report_small_height, 0.0, float("inf"))
-        if self.convention not in ("coco", "bdd"):
-            raise ParamError(f"convention: must be coco or bdd, got {self.convention!r}")
-
-
-@dataclass
 class EvalResult:
-    metrics: dict  # the DESIGN.md metrics schema (+ counts at top level)
+    metrics: dict  # the metrics.json schema of docs/architecture.md
     pr_occlusion: pd.DataFrame  # recall + one precision column per occlusion bucket (101 rows)
     buckets: pd.DataFrame  # bucket, map50, n_images (every occlusion/weather/timeofday bucket)
     pr_class: pd.DataFrame  # recall + one precision column per class, all images (101 rows)

@@ -26,37 +26,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.config import ParamError, check_int
 from common.errors import MissingInputError
-from common.runtime import normalise_device, resolve_device
+from common.runtime import resolve_device
+from evaluation.config import STRIDE, GapConfig
 from evaluation.errors import EvalInputError
 
-STRIDE = 32  # every side a multiple of the detector's largest stride
 KID_SEED = 0  # of KID's subset draws: same inputs, same number
-
-
-@dataclass
-class GapConfig:
-    """params.yaml `gap`."""
-
-    # the detector whose features measure the gap: the run's own by default (works offline in
-    # any single run); a study points every experiment at one fixed checkpoint (README)
-    reference_model: str = "outputs/detector/model/best.pt"
-    imgsz: int = 320  # frames are resized to this width (the detector's training size)
-    batch: int = 16
-    # auto | cpu | cuda | GPU indices as detector.device takes them (features: the first listed)
-    device: str | int | list[int] = "auto"
-    max_frames: int = 500  # per set, evenly spaced (the stage's cost bound); 0 = all
-    kid_subset: int = 100  # KID: subsets of this size when a set is larger ...
-    kid_subsets: int = 50  # ... averaged over this many draws
-
-    def __post_init__(self) -> None:
-        for name, low in (("imgsz", STRIDE), ("batch", 1), ("max_frames", 0),
-                          ("kid_subset", 2), ("kid_subsets", 1)):
-            check_int(name, getattr(self, name), minimum=low)
-        if self.imgsz % STRIDE:
-            raise ParamError(f"imgsz: must be a multiple of {STRIDE}, got {self.imgsz}")
-        self.device = normalise_device(self.device)
 
 
 # --------------------------------------------------------------------------- the two scores
@@ -342,3 +317,54 @@ def frame_paths(source: Path) -> list[Path]:
     if not paths:
         raise MissingInputError(f"{source}: no .png/.jpg/.jpeg images")
     return paths
+
+
+# --------------------------------------------------------------------------- one weather's gap
+
+COMPARED = ("source", "translated", "floor")  # each is scored against the target's frames
+
+
+class FeatureCache:
+    """Each frame set's features once (the clone frames serve every weather)."""
+
+    def __init__(self, extractor: Extractor, cfg: GapConfig) -> None:
+        self.extractor, self.cfg, self.done = extractor, cfg, {}
+
+    def get(self, label: str, paths: list[Path]) -> Features:
+        if label not in self.done:
+            self.done[label] = extract_features(self.extractor, evenly_spaced(
+                paths, self.cfg.max_frames), self.cfg, f"gap {label}")
+        return self.done[label]
+
+
+def weather_gap(sets: dict[str, Features], cfg: GapConfig, edge_similarity: float | None
+                ) -> dict:
+    """gap.json's entry of one weather, from the features of the target and the three others
+    (COMPARED), next to the translation's edge similarity (a translator that closes the gap by
+    moving content is no good)."""
+    entry: dict = {"frames": {name: len(f.paths) for name, f in sets.items()},
+                   "skipped": {name: len(f.skipped) for name, f in sets.items() if f.skipped},
+                   "edge_similarity": edge_similarity}
+    short = [name for name, f in sets.items() if len(f.paths) < 2]
+    if short:
+        entry["note"] = f"fewer than 2 readable frames in {', '.join(short)}: no score"
+        return entry
+    scores = {name: gap_scores(sets["target"].values, sets[name].values, cfg)
+              for name in COMPARED}
+    for score in ("fd", "kid"):
+        values = {name: scores[name][score] for name in COMPARED}
+        entry[score] = values
+        entry[f"{score}_closed"] = share_closed(values["source"], values["translated"],
+                                                values["floor"])
+    return entry
+
+
+def gap_summary(entry: dict) -> str:
+    """One weather's entry in one line."""
+    def share(value: float | None) -> str:
+        return "–" if value is None or not np.isfinite(value) else f"{value:.0%}"
+
+    fd = entry["fd"]
+    return (f"FD source {fd['source']:.4g}, translated {fd['translated']:.4g}, floor "
+            f"{fd['floor']:.4g}: {share(entry['fd_closed'])} of the gap closed "
+            f"(KID: {share(entry['kid_closed'])}); edge similarity {entry['edge_similarity']}")

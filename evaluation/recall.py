@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ap import BoxArrays, match_detections, same_image_pairs
-from evaluation.core import EvalConfig, to_arrays
+from evaluation.config import EvalConfig
+from evaluation.core import to_arrays
 
 COLUMNS = ["class", "visibility", "size", "n_gt", "found", "found_as_other_class"]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation import figures
-from evaluation.core import EvalConfig, EvalResult
+from evaluation.config import EvalConfig
+from evaluation.core import EvalResult
 
 BUCKET_GROUPS = ("occlusion", "weather", "timeofday")
 # the DVC plot tables (dvc.yaml `plots`) and the pictures report.md shows next to its table

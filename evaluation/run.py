@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evaluation.core import EvalConfig, EvalResult, evaluate
+from evaluation.config import EvalConfig
+from evaluation.core import EvalResult, evaluate
 from evaluation.recall import recall_breakdown, render_recall
 from evaluation.report import render_held_out, render_skipped, write_outputs
 

@@ -16,8 +16,10 @@ TRANSLATORS = OUTPUTS / "translators"
 TRANSLATE = OUTPUTS / "translate"
 DATASET = OUTPUTS / "dataset"
 DETECTOR = OUTPUTS / "detector"
+DETECTOR_WEIGHTS = DETECTOR / "model" / "best.pt"  # the DVC artifact `detector` (dvc.yaml)
 PREDICT = OUTPUTS / "predict"
 EVAL = OUTPUTS / "eval"
+GAP_JSON = OUTPUTS / "gap" / "gap.json"  # stage gap's only file; also a metric in dvc.yaml
 PLOTS = OUTPUTS / "plots"
 # Resume state of the long trainings (translator checkpoints, ultralytics' run dir with
 # last.pt). Deliberately NOT a DVC out: DVC never restores a stage with a `persist: true` out from

@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import translators
 from common.config import ParamError, build, check_int, check_range, read_yaml_file
 from common.runtime import normalise_device
 from common.weathers import WEATHERS
-from data.sample import SampleConfig
-from detection import DetectorConfig, configure_ultralytics
-from detection.model_source import PRETRAINED_DIR, check_imgsz, inspect_model, is_checkpoint_name
-from evaluation import EvalConfig
-from evaluation.core import MAX_REPLICATES
-from evaluation.gap import GapConfig
+from data.sample.config import SampleConfig
+from detection.config import DetectorConfig
+from evaluation.config import MAX_REPLICATES, EvalConfig, GapConfig
+from translators import base as translators
 
 # A scene, camera, variation or sequence name is one plain path component: it becomes part of
 # the paths the readers open, so `../../etc` must not get that far.
@@ -225,7 +222,6 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raise ParamError(f"{path} must be a mapping of keys to values")
     params = params_from_raw(raw)
     check_declared_weathers(path.parent / "dvc.yaml", params.weathers)
-    check_detector_model(params.detector.model, params.detector.imgsz)
     _check_study_set(raw, params.study.set, "study.set")
     _check_study_set(raw, {**params.study.set, **params.study.oracle_set}, "study.oracle_set")
     return params
@@ -237,21 +233,6 @@ def check_study_arms(params: Params) -> None:
         raise ParamError("study.ideal: the ideal arm needs the sample world's renders (the clone "
                          "frames drawn again in the real look); with data.source: real set "
                          "study.ideal: false")
-
-
-def check_detector_model(model: str, imgsz: int) -> None:
-    """`detector.model` against what it names: a checkpoint must be on disk under pretrained/ (the
-    folder dvc.yaml tracks for train_detector, so a changed checkpoint re-trains) and readable, a
-    yaml buildable, and `imgsz` a multiple of the model's largest stride, read from the model.
-    Every stage runs this through load_params, so an experiment with a missing checkpoint or a
-    1248-px P6 model stops at its first stage, not after hours of translator training."""
-    if is_checkpoint_name(model) and not Path(model).resolve().is_relative_to(
-            PRETRAINED_DIR.resolve()):
-        raise ParamError(f"detector.model: {model} is outside {PRETRAINED_DIR}/, the folder "
-                         f"dvc.yaml tracks as train_detector's dep; move it there (e.g. "
-                         f"{PRETRAINED_DIR / Path(model).name}) so a changed checkpoint re-trains")
-    configure_ultralytics()  # before inspect_model imports ultralytics (detection/env.py)
-    check_imgsz(imgsz, inspect_model(model))
 
 
 # a per-weather output path in dvc.yaml's top-level metrics: / plots:

@@ -7,21 +7,22 @@ from pathlib import Path
 from common.files import atomic_dir
 from data import read_manifest
 from detection import predict, write_held_out, write_scalabel
-from pipeline.common import DETECTOR, INGEST, PREDICT, run_stage
+from detection.model_source import check_detector_model
+from pipeline.common import DETECTOR_WEIGHTS, INGEST, PREDICT, run_stage
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
     params = load_params()
+    check_detector_model(params.detector.model, params.detector.imgsz)
     bdd = read_manifest(INGEST / "bdd100k").images
     val = bdd[bdd["split"] == "val"].sort_values("image_id")
     images = [(row.image_id, Path(row.path)) for row in val.itertuples()]
-    weights = DETECTOR / "model" / "best.pt"
-    predictions = predict(weights, images, params.detector)
+    predictions = predict(DETECTOR_WEIGHTS, images, params.detector)
     with atomic_dir(PREDICT) as tmp:
         write_scalabel(predictions, tmp / "predictions.json")
         # what the detector reached on held-out frames of its own training domain, for the report
-        write_held_out(weights, tmp / "held_out.json")
+        write_held_out(DETECTOR_WEIGHTS, tmp / "held_out.json")
     print(f"predict: {len(predictions)} boxes on {len(images)} BDD100K val frames")
 
 

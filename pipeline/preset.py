@@ -3,19 +3,19 @@
 A preset (presets/*.yaml) is a flat mapping of dotted params.yaml keys to values, the shape
 `study.set` takes. This checks the params they make (one line naming the key on a bad one, exit
 2) and prints `-S ++key=value ...` on one line for `dvc exp run $(python -m pipeline.preset FILE)`.
-Values are written in the override grammar DVC parses -S with (Hydra's): strings quoted, lists
-in brackets, no spaces, so the shell's word splitting keeps each override whole.
+Values are written as the study writes them (pipeline/overrides.py); a string with a space is
+refused, since the shell's word splitting of $(...) would cut the override in two.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from common.config import ParamError, read_yaml_file
 from common.errors import UserError
 from pipeline.common import run_stage
+from pipeline.overrides import set_args
 from pipeline.params import params_from_raw, with_overrides
 
 
@@ -33,22 +33,12 @@ def read_preset(path: Path, params_yaml: Path = Path("params.yaml")) -> dict[str
 
 
 def override_args(preset: dict[str, Any]) -> list[str]:
-    """["-S", "++key=value", ...] with each value in the -S grammar."""
-    args = []
+    """["-S", "++key=value", ...] in the -S grammar (pipeline/overrides.py)."""
     for key, value in preset.items():
-        args += ["-S", f"++{key}={_override_value(value, key)}"]  # ++: set, or add if absent
-    return args
-
-
-def _override_value(value: Any, key: str) -> str:
-    if isinstance(value, str):
-        if any(c.isspace() or c in "'\\" for c in value):
-            raise UserError(f"{key}: {value!r} has a space, quote or backslash; -S cannot take it "
-                            "through $(...)")
-        return f"'{value}'"
-    if isinstance(value, list):
-        return "[" + ",".join(_override_value(v, key) for v in value) + "]"
-    return json.dumps(value)  # numbers, true/false, null
+        if any(isinstance(v, str) and any(c.isspace() for c in v)
+               for v in (value if isinstance(value, list) else [value])):
+            raise UserError(f"{key}: {value!r} has a space; -S cannot take it through $(...)")
+    return set_args(preset)
 
 
 def main(argv: list[str]) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from common.config import read_yaml_file
 from common.files import atomic_dir
+from detection.model_source import check_detector_model
 from evaluation.bootstrap import bootstrap_buckets
 from evaluation.study import BOOTSTRAP_SEED, RunLabel, as_json, summarize
 from pipeline.common import OUTPUTS, run_stage
@@ -180,6 +181,8 @@ def main(argv: list[str]) -> None:
     arms = list(dict.fromkeys(cell.arm for cell in everything))
     run: dict = {"wall_seconds": None, "experiments_run": 0, "reused": 0, "seconds": {}}
     if not args.collect_only:
+        detector = with_study_set(raw, study.set).detector  # before hours of queued experiments
+        check_detector_model(detector.model, detector.imgsz)
         cells = grid(study, raw, _subset(args.translators, study.translators, "study.translators"),
                      _subset(args.seeds, study.seeds, "study.seeds"), args.oracle, args.ideal)
         todo = plan(cells, experiments())

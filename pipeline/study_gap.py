@@ -18,9 +18,9 @@ from scipy.stats import rankdata
 from common.weathers import BDD_WEATHER
 from evaluation.intervals import finite_or_none, percentile_interval
 from evaluation.study import BOOTSTRAP_SEED
+from pipeline.common import GAP_JSON
 from pipeline.study_grid import ORACLE
 
-GAP_JSON = "outputs/gap/gap.json"
 SCORES = {"fd_closed": "FD", "kid_closed": "KID"}
 
 
@@ -29,7 +29,7 @@ def read_gap(rev: str) -> dict | None:
     from dvc.api import DVCFileSystem
 
     try:
-        return json.loads(DVCFileSystem(".", rev=rev).read_text(GAP_JSON))
+        return json.loads(DVCFileSystem(".", rev=rev).read_text(GAP_JSON.as_posix()))
     except (FileNotFoundError, ValueError):
         return None
 

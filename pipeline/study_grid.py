@@ -28,6 +28,7 @@ from dvc.api import DVCFileSystem
 from data.manifest import IMAGE_DTYPES, OBJECT_DTYPES, apply_dtypes
 from evaluation import load_predictions
 from pipeline.common import EVAL, INGEST, PREDICT
+from pipeline.overrides import set_args
 from pipeline.params import StudyParams, with_overrides, without_study
 
 ORACLE = "oracle"
@@ -53,8 +54,7 @@ class Cell:
     params: dict = field(repr=False)  # params.yaml as the experiment runs it (without `study`)
 
     def set_args(self) -> list[str]:
-        return [arg for key, value in self.overrides.items()
-                for arg in ("-S", f"++{key}={hydra_value(value)}")]
+        return set_args(self.overrides)
 
 
 @dataclass
@@ -65,17 +65,6 @@ class Entry:
     rev: str  # the experiment's commit; for queued / running / failed ones, the queue task
     state: str  # success | queued | running | failed
     params: dict = field(repr=False)  # its params.yaml, without `study`
-
-
-def hydra_value(value: Any) -> str:
-    """`value` in DVC's -S (Hydra override) syntax; strings quoted, so '1' stays a string."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def grid(study: StudyParams, raw: dict, translators: list[str] | None = None,

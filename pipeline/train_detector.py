@@ -13,20 +13,22 @@ import shutil
 
 from common.files import atomic_dir
 from detection import train_detector
-from pipeline.common import DATASET, DETECTOR, DETECTOR_RUN, run_stage
+from detection.model_source import check_detector_model
+from pipeline.common import DATASET, DETECTOR, DETECTOR_RUN, DETECTOR_WEIGHTS, run_stage
 from pipeline.params import load_params
 
 
 def main(argv: list[str]) -> None:
-    params = load_params()  # checks detector.model and imgsz against the model too
+    params = load_params()
+    check_detector_model(params.detector.model, params.detector.imgsz)
     live_dir = DETECTOR_RUN / "dvclive"
     best = train_detector(DATASET / "data.yaml", DETECTOR_RUN, params.detector, live_dir,
                           seed=params.seed)
-    with atomic_dir(DETECTOR / "model") as tmp:
-        shutil.copy2(best, tmp / "best.pt")
+    with atomic_dir(DETECTOR_WEIGHTS.parent) as tmp:
+        shutil.copy2(best, tmp / DETECTOR_WEIGHTS.name)
     with atomic_dir(DETECTOR / "dvclive") as tmp:
         shutil.copytree(live_dir, tmp, dirs_exist_ok=True)
-    print(f"train_detector: weights at {DETECTOR / 'model' / 'best.pt'}")
+    print(f"train_detector: weights at {DETECTOR_WEIGHTS}")
 
 
 if __name__ == "__main__":

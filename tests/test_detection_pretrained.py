@@ -23,9 +23,9 @@ from common.config import ParamError, build
 from common.errors import MissingInputError, UserError
 from detection import DetectorConfig, configure_ultralytics, train_detector
 from detection.devices import ultralytics_device
-from detection.model_source import check_imgsz, inspect_model
+from detection.model_source import check_detector_model, check_imgsz, inspect_model
 from detection.train import _train_args
-from pipeline.params import check_detector_model, load_params
+from pipeline.params import load_params
 from tests.test_detection import QUICK, draw_dataset
 
 configure_ultralytics()  # before anything imports ultralytics: see detection/env.py
@@ -242,16 +242,17 @@ def test_gpu_list_on_this_machine_fails_before_training(tmp_path):
 
 # --- the checkpoint as a DVC dep -------------------------------------------------------------
 
-def test_every_stage_checks_the_model_when_params_load(tmp_path, monkeypatch):
-    """load_params (every stage's first call) checks detector.model against the files and the
-    model's stride, so a bad one stops an experiment at its first stage."""
+def test_train_and_predict_check_the_model_before_any_work(tmp_path, monkeypatch):
+    """train_detector and predict check detector.model against the files and the model's stride
+    right after loading params (the other stages never import ultralytics)."""
     monkeypatch.chdir(tmp_path)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
 
     def load_with(**detector) -> None:
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(
             {**params, "detector": {**params["detector"], **detector}}))
-        load_params(tmp_path / "params.yaml")
+        detector = load_params(tmp_path / "params.yaml").detector
+        check_detector_model(detector.model, detector.imgsz)
 
     load_with(model="yolov5n6.yaml", imgsz=1280)
     cases = [

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 
 from evaluation.bootstrap import _bucket_masks, _draw_weights, bootstrap_buckets
 from evaluation.compare import forest_rows
-from evaluation.core import EvalConfig, evaluate
+from evaluation.config import EvalConfig
+from evaluation.core import evaluate
 from evaluation.intervals import seeds_then_images, verdict
 from tests.test_evaluation import MOT, oracle_metrics, worlds
 

@@ -18,9 +18,9 @@ import yaml
 from scipy.linalg import sqrtm
 
 from common.config import ParamError
+from evaluation.config import GapConfig
 from evaluation.errors import EvalInputError
 from evaluation.gap import (
-    GapConfig,
     evenly_spaced,
     extract_features,
     frame_paths,

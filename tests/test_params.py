@@ -1,6 +1,8 @@
 """params.yaml is validated once: every bad key or value is one clear error naming the key."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,16 @@ def test_repository_params_load_into_typed_objects():
     assert params.classes.kitti["Van"] == "car"
     # every translator's section is validated into its own dataclass
     assert type(params.translator_config()).__name__.endswith("Config")
+
+
+def test_loading_params_does_not_import_ultralytics():
+    """Every stage loads params; only train_detector and predict inspect the model
+    (detection.model_source.check_detector_model), so ingest never imports ultralytics."""
+    code = ("import sys; from pipeline.params import load_params; load_params(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ultralytics'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(

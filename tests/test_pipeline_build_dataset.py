@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from data import IngestResult
+from data.mix import bdd100k_parts, sim2real_parts, split_holdout, study_mix
 from data.sample import SampleConfig, write_sample_world
 from data.yolo import export_yolo, yolo_stem
-from pipeline.build_dataset import bdd100k_parts, sim2real_parts, split_holdout, study_mix
 from pipeline.ingest import read_all, sample_world_roots
 from pipeline.params import Params
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from evaluation.gap import Features, GapConfig, frechet_distance, gaussian, share_closed
-from pipeline.gap import weather_gap
+from evaluation.config import GapConfig
+from evaluation.gap import Features, frechet_distance, gaussian, share_closed, weather_gap
 from pipeline.params import load_params
 from pipeline.study_gap import gap_points, gap_prediction, render_gap, spearman, spearman_ci
 
@@ -32,7 +32,7 @@ def test_weather_entry_scores_each_set_against_the_target():
     target = rng.normal(size=(40, 3))
     sets = {"target": features(target), "source": features(target[:30] + 3.0),
             "translated": features(target[:30] + 1.0), "floor": features(target[10:] + 0.1)}
-    entry = weather_gap(sets, GapConfig(), {"edge_similarity_mean": 0.9})
+    entry = weather_gap(sets, GapConfig(), 0.9)
     assert entry["frames"] == {"target": 40, "source": 30, "translated": 30, "floor": 30}
     assert entry["edge_similarity"] == 0.9 and entry["skipped"] == {}
     expected = {name: frechet_distance(*gaussian(target), *gaussian(sets[name].values))
@@ -47,7 +47,7 @@ def test_weather_entry_without_two_frames_says_so():
     one = features(np.ones((1, 3)))
     two = features(np.arange(6.0).reshape(2, 3))
     entry = weather_gap({"target": two, "source": two, "translated": two, "floor": one},
-                        GapConfig(), {})
+                        GapConfig(), None)
     assert entry["note"] == "fewer than 2 readable frames in floor: no score"
     assert "fd" not in entry and entry["edge_similarity"] is None
 

@@ -13,6 +13,8 @@ import pytest
 from common.config import read_yaml_file
 from common.errors import UserError
 from detection import configure_ultralytics
+from detection.model_source import check_detector_model
+from pipeline.overrides import set_args
 from pipeline.params import load_params
 from pipeline.preset import override_args, read_preset
 
@@ -37,7 +39,8 @@ def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path, monkeypa
     configure_ultralytics()  # before ultralytics is imported (detection/env.py)
     from ultralytics.nn.tasks import DetectionModel
 
-    # load_params reads the preset's checkpoint: a randomly initialised P6 model (stride 64)
+    # the preset's checkpoint, as train_detector checks it: a randomly initialised P6 model
+    # (stride 64)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pretrained").mkdir()
     torch.save({"model": DetectionModel("yolov5n6.yaml", verbose=False)},
@@ -54,6 +57,7 @@ def test_printed_overrides_give_the_preset_params_through_dvc(tmp_path, monkeypa
     d = params.detector
     assert (d.model, d.imgsz, d.epochs, d.batch, d.optimizer, d.close_mosaic, d.workers,
             d.amp, d.cache) == ("pretrained/yolov5l6u.pt", 1280, 300, 16, "SGD", 0, 8, True, False)
+    check_detector_model(d.model, d.imgsz)  # 1280 fits the P6 stride
     cyclegan = params.translators.configs["cyclegan"]
     assert (cyclegan.ngf, cyclegan.n_blocks, cyclegan.crop_size, cyclegan.n_epochs) == (
         64, 9, 256, 100)
@@ -72,3 +76,18 @@ def test_bad_preset_is_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"error in stage preset: {caught.value}"]
+
+
+def test_the_shared_encoder_gives_back_each_value_through_dvc(tmp_path):
+    """pipeline/overrides.py, which the study and the presets share: what DVC's -S applies is
+    the value given, whatever quotes and backslashes a string holds."""
+    from dvc.utils.hydra import apply_overrides
+
+    values = {"a": "1", "b": "null", "c": r"C:\x" + "\\", "d": "it's", "e": "a\\'b",
+              "f": ["x", 1, None], "g": 1e-4, "h": True, "i": 0.142857, "j": "0,1"}
+    path = tmp_path / "params.yaml"
+    path.write_text("{}\n")
+    apply_overrides(path, set_args(values)[1::2])
+    assert read_yaml_file(path) == values
+    with pytest.raises(UserError, match=r"^detector.model: 'a b' has a space"):
+        override_args({"detector.model": "a b"})
