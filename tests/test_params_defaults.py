@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_DETECTOR = "demo-sized: the sample world's 320-px frames, trained in minutes on 2 CPU cores"
 DEMO_CYCLEGAN = ("demo-sized CycleGAN (the defaults are the paper's): trains in minutes on 2 "
                  "CPU cores")
+DEMO_CUT = ("demo-sized CUT (the defaults are the paper's nets, 256 patches per layer): trains "
+            "in minutes on 2 CPU cores")
 DEMO_NST = "demo-sized style transfer (the defaults are the study's layers and step count)"
 DEMO_WORLD = "the sample world's size: data.sample is set by the study's owner"
 STUDY = "the study's own grid settings: set by the study's owner"
@@ -28,6 +30,9 @@ DELIBERATE_OVERRIDES = {
     **{f"translators.cyclegan.{key}": DEMO_CYCLEGAN for key in (
         "ngf", "ndf", "n_blocks", "preprocess", "crop_size", "batch_size", "n_epochs",
         "n_epochs_decay", "lr", "num_workers", "sample_every")},
+    **{f"translators.cut.{key}": DEMO_CUT for key in (
+        "ngf", "ndf", "n_blocks", "preprocess", "crop_size", "batch_size", "n_epochs",
+        "n_epochs_decay", "lr", "num_workers", "sample_every", "num_patches")},
     **{f"translators.nst.{key}": DEMO_NST for key in ("steps", "max_size", "style_layers")},
     **{f"data.sample.{key}": DEMO_WORLD for key in (
         "kitti_frames", "vkitti2_scenes", "vkitti2_frames_per_scene",
