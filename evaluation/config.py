@@ -63,6 +63,11 @@ class GapConfig:
     # any single run); a study points every experiment at one fixed checkpoint (README)
     reference_model: str = "outputs/detector/model/best.pt"
     imgsz: int = 320  # frames are resized to this width (the detector's training size)
+    # every frame is centre-cropped to this height / width before resizing, so that sets of
+    # other framings are compared on the same part of the scene (without it, the features
+    # mostly measure framing: BDD100K's 16:9 sky and bonnet, which no translator should add).
+    # Default: KITTI / vKITTI2's 1242 x 375; 0 = no crop
+    crop_aspect: float = 0.302
     batch: int = 16
     # auto | cpu | cuda | GPU indices as detector.device takes them (features: the first listed)
     device: str | int | list[int] = "auto"
@@ -74,6 +79,7 @@ class GapConfig:
         for name, low in (("imgsz", STRIDE), ("batch", 1), ("max_frames", 0),
                           ("kid_subset", 2), ("kid_subsets", 1)):
             check_int(name, getattr(self, name), minimum=low)
+        check_range("crop_aspect", self.crop_aspect, 0.0, 4.0)
         if self.imgsz % STRIDE:
             raise ParamError(f"imgsz: must be a multiple of {STRIDE}, got {self.imgsz}")
         self.device = normalise_device(self.device)

@@ -238,10 +238,23 @@ def input_size(width: int, height: int, imgsz: int) -> tuple[int, int]:
     return imgsz, max(STRIDE, int(round(height * imgsz / width / STRIDE)) * STRIDE)
 
 
-def _load(path: Path, imgsz: int) -> np.ndarray | None:
+def centre_crop(image: np.ndarray, aspect: float) -> np.ndarray:
+    """The centred part of `image` whose height / width is `aspect` (0: the whole image)."""
+    if not aspect:
+        return image
+    h, w = image.shape[:2]
+    if h > w * aspect:  # too tall: a horizontal band through the middle
+        keep = max(1, int(round(w * aspect)))
+        return image[(h - keep) // 2:(h - keep) // 2 + keep]
+    keep = max(1, int(round(h / aspect)))  # too wide: a vertical band
+    return image[:, (w - keep) // 2:(w - keep) // 2 + keep]
+
+
+def _load(path: Path, imgsz: int, crop_aspect: float = 0.0) -> np.ndarray | None:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         return None
+    bgr = centre_crop(bgr, crop_aspect)
     size = input_size(bgr.shape[1], bgr.shape[0], imgsz)
     return np.ascontiguousarray(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1])
 
@@ -274,7 +287,8 @@ def extract_features(extractor: Extractor, paths: list[Path], cfg: GapConfig,
         # a window of a few batches at a time: memory stays bounded whatever the frame count
         window = 4 * cfg.batch
         for start in range(0, len(paths), window):
-            yield from pool.map(lambda p: _load(p, cfg.imgsz), paths[start:start + window])
+            yield from pool.map(lambda p: _load(p, cfg.imgsz, cfg.crop_aspect),
+                                paths[start:start + window])
 
     with ThreadPoolExecutor(2) as pool, tqdm(total=len(paths), desc=label, unit="img",
                                              disable=not progress) as bar:

@@ -21,6 +21,7 @@ from common.config import ParamError
 from evaluation.config import GapConfig
 from evaluation.errors import EvalInputError
 from evaluation.gap import (
+    centre_crop,
     evenly_spaced,
     extract_features,
     frame_paths,
@@ -210,6 +211,20 @@ def test_frames_are_resized_to_the_width_in_proportion_to_the_stride():
     assert input_size(1242, 375, 320) == (320, 96)
     assert input_size(1280, 720, 320) == (320, 192)
     assert input_size(100, 1, 320) == (320, 32)
+
+
+def test_frames_are_centre_cropped_to_one_aspect_before_resizing():
+    """A 16:9 BDD100K frame keeps the middle band of KITTI's aspect (sky and bonnet go); a frame
+    wider than the aspect keeps its middle columns; 0 keeps the whole frame."""
+    tall = np.arange(720 * 1280).reshape(720, 1280)
+    band = centre_crop(tall, 0.302)
+    assert band.shape == (387, 1280) and np.array_equal(band, tall[166:553])
+    wide = np.arange(100 * 1000).reshape(100, 1000)
+    assert np.array_equal(centre_crop(wide, 0.5), wide[:, 400:600])
+    assert centre_crop(tall, 0.0) is tall
+    kitti = np.zeros((375, 1242))
+    assert centre_crop(kitti, 0.302).shape == (375, 1242)  # already that aspect: whole
+    assert input_size(1280, 387, 320) == input_size(1242, 375, 320) == (320, 96)
 
 
 def test_a_missing_checkpoint_names_the_path_and_the_param(tmp_path):
