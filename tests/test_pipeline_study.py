@@ -306,3 +306,36 @@ def test_val_world_ignores_paths_and_other_splits(mot_tables):
     assert val_world(images.iloc[::-1], objects.iloc[::-1]) == val_world(images, objects)
     fewer = objects.iloc[1:]
     assert val_world(images, fewer) != val_world(images, objects)
+
+
+def test_report_states_headroom_share_and_mde_from_study_json(mot_tables):
+    """The headroom section prints the numbers study.json holds: the ideal arm's Δ, the MDE and
+    MDE / headroom, each translator's share with its interval."""
+    images, gt, preds = mot_tables
+    study = StudyParams(translators=["none", "fda"], seeds=[0, 1, 2], oracle=False, ideal=True,
+                        bootstrap=200)
+    cells = grid(study, raw_params())
+    keep_share = {"none": 0.6, "fda": 0.75, "ideal": 0.95}  # ideal finds the most boxes
+    rng = np.random.default_rng(1)
+    predictions = [preds[rng.random(len(preds)) < keep_share[c.arm]].reset_index(drop=True)
+                   for c in cells]
+    samples = bootstrap_buckets(images, gt, predictions, EvalConfig(), n_boot=200,
+                                progress=False)
+    labels = [RunLabel(c.arm, c.seed) for c in cells]
+    arms = ["none", "fda", "ideal"]
+    summary = as_json(summarize(labels, samples, arms, study.ci, ideal="ideal"))
+    record = {"grid": asdict(study), "arms": arms, "metrics": summary, "experiments": [],
+              "run": {"wall_seconds": None, "experiments_run": 0, "reused": 0}}
+    report = render_report(record)
+    assert "## Headroom, share closed and what the study can detect (mAP50)" in report
+    entry = summary["map50"]["all"]
+    headroom, share, power = entry["headroom"], entry["share"]["fda"], entry["power"]
+    assert headroom == entry["delta"]["ideal"] and headroom["verdict"] == "better"
+    row = next(line for line in report.splitlines()
+               if line.startswith("| all |") and "MDE" not in line and "%" in line)
+    assert (f"{headroom['value']:+.3f} [{headroom['lo']:+.3f}, {headroom['hi']:+.3f}]"
+            in row)
+    assert f"| {power['mde']:.3f} | {power['mde'] / headroom['value']:.2f} |" in row
+    assert f"{share['value']:+.0%} [{share['lo']:+.0%}, {share['hi']:+.0%}]" in row
+    assert 0 < share["value"] < 1 and power["n_seeds"] == 3 and power["power"] == 0.8
+    assert "ideal (perfect translator)" in report
