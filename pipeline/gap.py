@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
     cache = FeatureCache(extractor, cfg)
     result: dict = {"translator": params.translator, "reference_model": cfg.reference_model,
                     "reference_sha256": extractor.checkpoint_sha256, "features": extractor.name,
-                    "imgsz": cfg.imgsz, "weather": {}}
+                    "imgsz": cfg.imgsz, "crop_aspect": cfg.crop_aspect, "weather": {}}
     for weather in params.weathers:
         bdd_weather = bdd[bdd["weather"] == BDD_WEATHER[weather]]
         translated = read_manifest(TRANSLATE / weather / "manifest").images
