@@ -170,7 +170,9 @@ def test_dvc_graph_end_to_end(repo: Path):
     assert all(name in shown for name in ("none", "nst", "fda", "weatherfx"))
     diff = run(repo, "dvc", "metrics", "diff", "--all", "none", "nst")
     assert "occlusion.le5.map50" in diff and "occlusion.11+.map50" in diff
-    assert "weather.fog.fd.translated" in diff and "weather.fog.kid_closed" in diff
+    # (the shares closed are null where the source is no farther than the floor, as with a
+    # detector trained 2 epochs: DVC leaves nulls out)
+    assert "weather.fog.fd.translated" in diff and "weather.fog.kid.translated" in diff
 
     # the in-domain oracle: the BDD-like train frames replace KITTI + vKITTI2, val stays unseen
     out = run(repo, "dvc", "exp", "run", "-n", "oracle", "-S", "dataset.train_on=bdd100k",
