@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from detection.env import configure_ultralytics
 from evaluation.config import GapConfig
 from evaluation.errors import EvalInputError
 from evaluation.gap import (
@@ -56,6 +57,11 @@ class TargetKID:
             "target_frames": len(self.target), "target_sha256": frames}, sort_keys=True)
         self._extractor: Extractor | None = None
         self._target_features: np.ndarray | None = None
+        # import ultralytics now, before a DDP job initialises torch.distributed: imported
+        # later, on rank 0 alone, it creates its settings under a dist.barrier() that the other
+        # ranks never reach (a deadlock)
+        configure_ultralytics()
+        import ultralytics  # noqa: F401
 
     def __call__(self, frames: list[np.ndarray]) -> float:
         if self._extractor is None:

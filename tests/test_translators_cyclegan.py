@@ -284,7 +284,7 @@ def test_select_best_publishes_the_best_scored_epoch_and_logs_every_score(tmp_pa
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["selection"] == {
         "select": "best", "score": "kid", "published_epoch": 2, "published_score": 0.2,
-        "scores": [{"epoch": e, "kid": v} for e, v in zip(range(1, 5), best.values)]}
+        "scores": [{"epoch": e, "kid": v} for e, v in enumerate(best.values, 1)]}
     # what was scored: 3 of the 4 sim frames, translated at full size as translate writes them
     assert [len(frames) for frames in best.frames] == [3] * 4
     assert {(f.shape, f.dtype.name) for frames in best.frames for f in frames} == {
