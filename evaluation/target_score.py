@@ -47,6 +47,10 @@ class TargetKID:
 
     def __init__(self, target: list[Path], cfg: GapConfig, device: str | torch.device) -> None:
         self.target = evenly_spaced([Path(p) for p in target], cfg.max_frames)
+        if len(self.target) < 2:  # said before training starts, not at its first scored epoch
+            raise EvalInputError(f"the target score (KID) needs at least 2 target frames, got "
+                                 f"{len(self.target)}; set the translator's score_every: 0 and "
+                                 "select: last to train without it")
         self.cfg, self.device = cfg, device
         # what the score depends on: a checkpoint made with another one is not resumed
         frames = hashlib.sha256("\n".join(map(str, self.target)).encode()).hexdigest()

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from evaluation.config import GapConfig
+from evaluation.errors import EvalInputError
 from evaluation.gap import extract_features, frame_features, load_extractor, seeded_checkpoint
 from evaluation.target_score import REFERENCE_ARCH, REFERENCE_SEED, TargetKID
 
@@ -26,6 +27,7 @@ import sys, tempfile
 from pathlib import Path
 import numpy as np
 from evaluation.config import GapConfig
+from evaluation.errors import EvalInputError
 from evaluation.gap import extract_features, load_extractor, seeded_checkpoint
 with tempfile.TemporaryDirectory() as tmp:
     extractor = load_extractor(seeded_checkpoint(Path(tmp) / "r.pt", sys.argv[2], 0), "cpu")
@@ -94,3 +96,6 @@ def test_the_description_names_what_the_score_depends_on(frames):
     assert TargetKID(frames["dark"], CFG, "cpu").description != base
     assert TargetKID(frames["bright"], GapConfig(max_frames=2), "cpu").target == [
         frames["bright"][0], frames["bright"][2]]
+    with pytest.raises(EvalInputError, match=r"needs at least 2 target frames, got 1; set the "
+                                             r"translator's score_every: 0"):
+        TargetKID(frames["bright"][:1], CFG, "cpu")
