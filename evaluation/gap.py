@@ -16,7 +16,7 @@ grey padding would otherwise be part of every feature.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,13 +250,17 @@ def centre_crop(image: np.ndarray, aspect: float) -> np.ndarray:
     return image[:, (w - keep) // 2:(w - keep) // 2 + keep]
 
 
+def prepare(image: np.ndarray, imgsz: int, crop_aspect: float = 0.0) -> np.ndarray:
+    """An H×W×3 frame as the extractor sees it: centre-cropped to `crop_aspect`, resized to
+    `imgsz` wide (the channel order is kept: each channel is cropped and resized alike)."""
+    image = centre_crop(image, crop_aspect)
+    size = input_size(image.shape[1], image.shape[0], imgsz)
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+
+
 def _load(path: Path, imgsz: int, crop_aspect: float = 0.0) -> np.ndarray | None:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        return None
-    bgr = centre_crop(bgr, crop_aspect)
-    size = input_size(bgr.shape[1], bgr.shape[0], imgsz)
-    return np.ascontiguousarray(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1])
+    return None if bgr is None else prepare(bgr[:, :, ::-1], imgsz, crop_aspect)
 
 
 @dataclass
@@ -269,21 +273,8 @@ class Features:
 def extract_features(extractor: Extractor, paths: list[Path], cfg: GapConfig,
                      label: str = "features", progress: bool = True) -> Features:
     """Pooled features of every readable frame (a missing or undecodable one is skipped and
-    named). Frames are decoded in two threads, a window of four batches at a time; a batch
-    holds frames of one size, so a frame's feature does not depend on its neighbours' sizes."""
-    rows: dict[int, np.ndarray] = {}
-    skipped: list[str] = []
-    pending: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
-
-    def flush(shape: tuple[int, int]) -> None:
-        items = pending.pop(shape)
-        batch = torch.from_numpy(np.stack([img for _, img in items])).permute(0, 3, 1, 2)
-        with torch.inference_mode():
-            out = extractor.forward(batch.to(extractor.device).float().div_(255.0))
-        for (index, _), row in zip(items, out.double().cpu().numpy(), strict=True):
-            rows[index] = row
-
-    def decoded(pool: ThreadPoolExecutor):
+    named). Frames are decoded in two threads, a window of four batches at a time."""
+    def decoded(pool: ThreadPoolExecutor) -> Iterator[np.ndarray | None]:
         # a window of a few batches at a time: memory stays bounded whatever the frame count
         window = 4 * cfg.batch
         for start in range(0, len(paths), window):
@@ -292,20 +283,46 @@ def extract_features(extractor: Extractor, paths: list[Path], cfg: GapConfig,
 
     with ThreadPoolExecutor(2) as pool, tqdm(total=len(paths), desc=label, unit="img",
                                              disable=not progress) as bar:
-        for index, image in enumerate(decoded(pool)):
-            bar.update(1)
-            if image is None:
-                skipped.append(str(paths[index]))
-                continue
-            shape = image.shape[:2]
-            pending.setdefault(shape, []).append((index, image))
-            if len(pending[shape]) == cfg.batch:
-                flush(shape)
-        for shape in list(pending):
-            flush(shape)
+        rows = _pooled(extractor, decoded(pool), cfg.batch, bar.update)
     order = sorted(rows)
     values = np.stack([rows[i] for i in order]) if order else np.zeros((0, extractor.channels))
+    skipped = [str(path) for i, path in enumerate(paths) if i not in rows]
     return Features(values, [paths[i] for i in order], skipped)
+
+
+def frame_features(extractor: Extractor, frames: list[np.ndarray], cfg: GapConfig) -> np.ndarray:
+    """(n, C) float64 features of decoded H×W×3 uint8 RGB frames, prepared as files are."""
+    prepared = (prepare(frame, cfg.imgsz, cfg.crop_aspect) for frame in frames)
+    rows = _pooled(extractor, prepared, cfg.batch, lambda _: None)
+    return np.stack([rows[i] for i in range(len(frames))])
+
+
+def _pooled(extractor: Extractor, images: Iterator[np.ndarray | None], batch: int,
+            done: Callable[[int], object]) -> dict[int, np.ndarray]:
+    """Index -> feature of each prepared RGB image (None: skipped). A batch holds images of one
+    size, so an image's feature does not depend on its neighbours' sizes."""
+    rows: dict[int, np.ndarray] = {}
+    pending: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+
+    def flush(shape: tuple[int, int]) -> None:
+        items = pending.pop(shape)
+        stacked = torch.from_numpy(np.stack([img for _, img in items])).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            out = extractor.forward(stacked.to(extractor.device).float().div_(255.0))
+        for (index, _), row in zip(items, out.double().cpu().numpy(), strict=True):
+            rows[index] = row
+
+    for index, image in enumerate(images):
+        done(1)
+        if image is None:
+            continue
+        shape = image.shape[:2]
+        pending.setdefault(shape, []).append((index, image))
+        if len(pending[shape]) == batch:
+            flush(shape)
+    for shape in list(pending):
+        flush(shape)
+    return rows
 
 
 def evenly_spaced(paths: list[Path], limit: int) -> list[Path]:

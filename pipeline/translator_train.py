@@ -6,6 +6,10 @@ attribute matches (fog -> foggy, rain -> rainy, overcast -> overcast).
 With several GPUs in `translators.device`, a translator that trains distributed (CycleGAN, CUT) is
 fit by this same module started once per GPU under torchrun (`launch_workers`); this process keeps
 the output dir and publishes it only if every worker succeeded.
+
+A GAN translator (`score_every` > 0) is handed the target score (evaluation/target_score.py:
+KID against the weather's BDD train frames, measured as params.yaml's `gap` section says, with a
+fixed seeded extractor); it publishes its best-scored epoch (`select: best`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from common.runtime import gpu_indices, resolve_device, seed_everything
 from common.weathers import BDD_WEATHER, WEATHERS
 from data import read_manifest
 from data.vkitti2 import variation_frames
+from evaluation.target_score import TargetKID
 from pipeline.common import INGEST, TRANSLATOR_CHECKPOINTS, TRANSLATORS, run_stage
 from pipeline.params import load_params
 
@@ -36,10 +41,15 @@ def main(argv: list[str]) -> None:
     source, target = training_frames(weather)
     translator = translators.get(params.translator)
 
+    cfg = params.translator_config()
+
     def fit(out: Path, device: torch.device) -> None:
+        # a GAN translator trains to the target: scored against the weather's BDD train frames
+        scoring = {"scorer": TargetKID(target, params.gap, device)} if getattr(
+            cfg, "score_every", 0) else {}
         seed_everything(params.seed)
-        translator.fit(source, target, out, params.translator_config(), weather=weather,
-                       device=device, checkpoint_dir=TRANSLATOR_CHECKPOINTS / weather)
+        translator.fit(source, target, out, cfg, weather=weather, device=device,
+                       checkpoint_dir=TRANSLATOR_CHECKPOINTS / weather, **scoring)
 
     if worker is not None:  # one of launch_workers' processes: fit into the parent's temp dir
         out, device = worker

@@ -29,10 +29,11 @@ DELIBERATE_OVERRIDES = {
     "detector.rect": "320x97 frames train at 320x128, not 320x320: ~1.5x faster CPU epochs",
     **{f"translators.cyclegan.{key}": DEMO_CYCLEGAN for key in (
         "ngf", "ndf", "n_blocks", "preprocess", "crop_size", "batch_size", "n_epochs",
-        "n_epochs_decay", "lr", "num_workers", "sample_every")},
+        "n_epochs_decay", "lr", "num_workers", "sample_every", "score_every", "score_frames")},
     **{f"translators.cut.{key}": DEMO_CUT for key in (
         "ngf", "ndf", "n_blocks", "preprocess", "crop_size", "batch_size", "n_epochs",
-        "n_epochs_decay", "lr", "num_workers", "sample_every", "num_patches")},
+        "n_epochs_decay", "lr", "num_workers", "sample_every", "num_patches", "score_every",
+        "score_frames")},
     **{f"translators.nst.{key}": DEMO_NST for key in ("steps", "max_size", "style_layers")},
     **{f"data.sample.{key}": DEMO_WORLD for key in (
         "kitti_frames", "vkitti2_scenes", "vkitti2_frames_per_scene",

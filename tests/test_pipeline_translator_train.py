@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -27,7 +28,8 @@ WORLD = {"data": {"sample": {"kitti_frames": 2, "vkitti2_scenes": 1,
                              "vkitti2_frames_per_scene": 8, "bdd_train_frames_per_weather": 3,
                              "bdd_val_frames_per_weather": 1, "width": 128}},
          "translators": {"cyclegan": {**TINY, "batch_size": 2, "n_epochs": 2,
-                                      "n_epochs_decay": 1, "keep_checkpoints": True}}}
+                                      "n_epochs_decay": 1, "keep_checkpoints": True,
+                                      "score_every": 2, "score_frames": 4}}}
 FIT = Path("outputs/translators/fog")
 CHECKPOINT = Path("outputs/resume/translators/fog/last.pt")
 
@@ -76,6 +78,15 @@ def test_two_workers_train_cyclegan_and_only_the_stage_publishes(workdir: Path, 
     pools = [rank["pool_B"]["images"] for rank in state["ranks"]]
     assert len(pools) == 2 and pools[0].shape == pools[1].shape == (12, 3, 32, 32)
     assert not torch.equal(pools[0], pools[1])  # each rank trained on its own shard
+    # rank 0 scored epochs 2 and 3 with the real target score (KID against the 3 BDD foggy
+    # train frames) and published the better one
+    selection = summary["selection"]
+    assert [s["epoch"] for s in selection["scores"]] == [2, 3]
+    kids = [s["kid"] for s in selection["scores"]]
+    assert all(isinstance(k, float) and np.isfinite(k) for k in kids)
+    assert selection["published_score"] == min(kids)
+    assert selection["published_epoch"] == 2 + kids.index(min(kids))
+    assert state["selection"]["scores"] == [[2, kids[0]], [3, kids[1]]]
     weights = (FIT / "G_A.pt").read_bytes()
     capfd.readouterr()
 

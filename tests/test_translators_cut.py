@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_translators_cyclegan import write_frames
+from test_translators_cyclegan import ScriptedScorer, read_metric, write_frames
 
 import translators
 from common.config import ParamError
@@ -131,9 +131,12 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, monkeypatch,
                                                   mode: str) -> None:
     source, target = write_frames(tmp_path, n_sim=4, n_real=2)
     cfg = CUTConfig(**TINY, mode=mode, batch_size=1, n_epochs=2, n_epochs_decay=1,
-                    checkpoint_every=3, sample_every=0)
+                    checkpoint_every=3, sample_every=0, score_every=1, score_frames=2)
+    # epoch 1 scores best: its weights must come back from the killed run's checkpoint
+    scores = [0.1, 0.3, 0.2]
     torch.manual_seed(0)
-    CUT().fit(source, target, tmp_path / "reference", cfg, device=CPU)
+    CUT().fit(source, target, tmp_path / "reference", cfg, device=CPU,
+              scorer=ScriptedScorer(scores))
 
     step = CUTModel.train_step
     calls = []
@@ -147,15 +150,25 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path: Path, monkeypatch,
     monkeypatch.setattr(CUTModel, "train_step", dies_at_step_8)
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
-        CUT().fit(source, target, tmp_path / "resumed", cfg, device=CPU)
+        CUT().fit(source, target, tmp_path / "resumed", cfg, device=CPU,
+                  scorer=ScriptedScorer(scores[:1]))
     monkeypatch.setattr(CUTModel, "train_step", step)
     checkpoint = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)
     assert (checkpoint["epoch"], checkpoint["iteration"]) == (1, 2)
+    assert checkpoint["selection"]["scores"] == [[1, 0.1]]
+    assert checkpoint["selection"]["best_epoch"] == 1
     torch.manual_seed(123)  # the checkpoint's RNG states win over whatever the restart has
-    CUT().fit(source, target, tmp_path / "resumed", cfg, device=CPU)
+    CUT().fit(source, target, tmp_path / "resumed", cfg, device=CPU,
+              scorer=ScriptedScorer(scores[1:]))
     for name in ("G.pt", "config.json", "train_summary.json"):
         assert ((tmp_path / "resumed" / name).read_bytes()
                 == (tmp_path / "reference" / name).read_bytes()), name
+    summary = json.loads((tmp_path / "resumed" / "train_summary.json").read_text())
+    assert (summary["selection"]["published_epoch"], summary["selection"]["scores"]) == (
+        1, [{"epoch": 1, "kid": 0.1}, {"epoch": 2, "kid": 0.3}, {"epoch": 3, "kid": 0.2}])
+    # the score curve was rebuilt from the checkpoint too: each epoch once
+    assert read_metric(tmp_path / "resumed", "kid", "score") == read_metric(
+        tmp_path / "reference", "kid", "score")
 
 
 def test_fit_load_translate_keeps_the_frame_size(tmp_path: Path) -> None:
@@ -183,6 +196,10 @@ def test_fit_load_translate_keeps_the_frame_size(tmp_path: Path) -> None:
     ({"nce_temperature": -1.0}, "nce_temperature: must be in (0, inf], got -1.0"),
     ({"flip_equivariance": 1}, "flip_equivariance: must be true, false or null, got 1"),
     ({"ngf": 0}, "ngf: must be a whole number >= 1, got 0"),
+    ({"select": "worst"}, "select: must be best or last, got 'worst'"),
+    ({"score_every": 0}, "select: best needs scores; with score_every 0 set select: last"),
+    ({"score_every": -1}, "score_every: must be a whole number >= 0, got -1"),
+    ({"score_frames": 1}, "score_frames: must be a whole number >= 2, got 1"),
 ])
 def test_bad_values_are_one_line_naming_the_key(options: dict, message: str) -> None:
     with pytest.raises(ParamError) as err:

@@ -253,6 +253,64 @@ def test_changed_params_ignore_an_old_checkpoint(tmp_path: Path, capsys) -> None
     assert "ignoring checkpoint" in printed and "resuming from" not in printed
 
 
+class ScriptedScorer:
+    """A scorer returning scripted values in call order; keeps the frames it was given."""
+
+    name = "kid"
+    description = "scripted"
+
+    def __init__(self, values: list[float]) -> None:
+        self.values, self.frames = list(values), []
+
+    def __call__(self, frames: list[np.ndarray]) -> float:
+        self.frames.append(frames)
+        return self.values[len(self.frames) - 1]
+
+
+def test_select_best_publishes_the_best_scored_epoch_and_logs_every_score(tmp_path: Path
+                                                                          ) -> None:
+    source, target = write_frames(tmp_path, n_sim=4, n_real=2)
+    # a constant lr (no decay): the first 2 epochs of a 4-epoch run are a 2-epoch run
+    cfg = CycleGANConfig(**TINY, n_epochs=4, n_epochs_decay=0, score_every=1, score_frames=3,
+                         sample_every=0)
+
+    def fit(out: str, cfg: CycleGANConfig, scorer: ScriptedScorer | None) -> Path:
+        torch.manual_seed(0)
+        CycleGAN().fit(source, target, tmp_path / out, cfg, device=CPU, scorer=scorer)
+        return tmp_path / out
+
+    best = ScriptedScorer([0.5, 0.2, 0.4, 0.3])
+    out = fit("best", cfg, best)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["selection"] == {
+        "select": "best", "score": "kid", "published_epoch": 2, "published_score": 0.2,
+        "scores": [{"epoch": e, "kid": v} for e, v in enumerate(best.values, 1)]}
+    # what was scored: 3 of the 4 sim frames, translated at full size as translate writes them
+    assert [len(frames) for frames in best.frames] == [3] * 4
+    assert {(f.shape, f.dtype.name) for frames in best.frames for f in frames} == {
+        ((40, 72, 3), "uint8")}
+    # the published generator is epoch 2's: the bytes a 2-epoch run ends with
+    two_epochs = fit("two", CycleGANConfig(**{**cfg.to_dict(), "n_epochs": 2, "score_every": 0,
+                                              "select": "last"}), None)
+    assert (out / "G_A.pt").read_bytes() == (two_epochs / "G_A.pt").read_bytes()
+    # DVCLive: a score/kid curve beside the losses, one row per scored epoch
+    rows = read_metric(out, "kid", "score")
+    assert [(int(r["step"]), float(r["kid"])) for r in rows] == list(enumerate(best.values))
+    metrics = json.loads((out / "dvclive" / "metrics.json").read_text())
+    assert metrics["score"]["kid"] == 0.3 and "loss_G_A" in metrics["train"]
+
+    # select: last publishes the final epoch, and scoring left training alone: the same bytes
+    # as a run that never scored
+    last = fit("last", CycleGANConfig(**{**cfg.to_dict(), "select": "last"}),
+               ScriptedScorer([0.5, 0.2, 0.4, 0.3]))
+    unscored = fit("unscored", CycleGANConfig(**{**cfg.to_dict(), "score_every": 0,
+                                                 "select": "last"}), None)
+    selection = json.loads((last / "train_summary.json").read_text())["selection"]
+    assert (selection["published_epoch"], selection["published_score"]) == (4, 0.3)
+    assert (last / "G_A.pt").read_bytes() == (unscored / "G_A.pt").read_bytes()
+    assert (last / "G_A.pt").read_bytes() != (out / "G_A.pt").read_bytes()
+
+
 def test_bad_set_key_is_one_clear_line(tmp_path: Path, capsys) -> None:
     code = cli(["train", "--translator", "cyclegan", "--source", str(tmp_path),
                 "--target", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "ngff=8"])
@@ -338,8 +396,8 @@ def test_kill_9_then_resume_finishes_with_the_uninterrupted_weights(tmp_path: Pa
     assert rows == read_metric(tmp_path / "reference", "loss_G_A")
 
 
-def read_metric(out: Path, name: str) -> list[dict[str, str]]:
-    path = out / "dvclive" / "plots" / "metrics" / "train" / f"{name}.tsv"
+def read_metric(out: Path, name: str, group: str = "train") -> list[dict[str, str]]:
+    path = out / "dvclive" / "plots" / "metrics" / group / f"{name}.tsv"
     with path.open() as file:
         return list(csv.DictReader(file, delimiter="\t"))
 

@@ -11,6 +11,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from common.errors import UserError
@@ -26,6 +27,21 @@ _REGISTRY: dict[str, str] = {
     "ideal": "translators.ideal:IdealTranslator",
 }
 FRAMES = ("clone", "rendered", "ideal")
+
+
+class Scorer(Protocol):
+    """How close translated frames come to the target look (lower is closer): what a GAN
+    translator's training loop picks its best epoch by. The pipeline builds one from
+    evaluation (evaluation/target_score.py), which translators may not import."""
+
+    name: str  # what is measured, e.g. "kid": logged as DVCLive's score/<name>
+    # what the score depends on (extractor, settings, target frames): a checkpoint scored with
+    # another description is not resumed
+    description: str
+
+    def __call__(self, frames: list[np.ndarray]) -> float:
+        """Score H×W×3 uint8 RGB frames (translated at full size, as the translate stage
+        writes them)."""
 
 
 class Translator(Protocol):

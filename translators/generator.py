@@ -18,6 +18,7 @@ from torch import nn
 from common.config import build
 from common.errors import MissingInputError, UserError
 from common.files import atomic_torch_save, atomic_write_json
+from translators.base import Scorer
 from translators.io import pad_to_multiple
 
 
@@ -70,14 +71,15 @@ class GeneratorTranslator:
 
     def fit(self, source: list[Path], target: list[Path], out: Path, cfg: Any = None, *,
             weather: str | None = None, device: torch.device | str | None = None,
-            checkpoint_dir: Path | None = None) -> None:
+            checkpoint_dir: Path | None = None, scorer: Scorer | None = None) -> None:
         """Train sim (source) -> real (target); resumes from `checkpoint_dir` if it holds a
-        checkpoint of the same params and frames (default out/checkpoints)."""
+        checkpoint of the same params and frames (default out/checkpoints). `scorer` rates the
+        generator every `score_every` epochs; without one the last epoch is published."""
         # here, not at the top: the loop imports the cyclegan package, which imports this module
         from translators.training import train
 
         train(self.name, self.model_class, source, target, out, cfg or self.Config(),
-              device=device, checkpoint_dir=checkpoint_dir)
+              device=device, checkpoint_dir=checkpoint_dir, scorer=scorer)
 
     def load(self, out: Path, device: torch.device) -> None:
         """Build the generator from out/config.json and load its weights (no params needed)."""
@@ -94,6 +96,11 @@ class GeneratorTranslator:
         generator = self.build_generator(cfg)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         generator.load_state_dict(state)
+        self.use(generator, cfg, device)
+
+    def use(self, generator: nn.Module, cfg: Any, device: torch.device | str) -> None:
+        """Translate with `generator` (built from `cfg`), put in eval mode on `device`: the
+        loaded one, or the one in training when the loop scores it."""
         self.device = torch.device(device)
         # on CUDA, inference runs as training did: bf16 autocast, channels_last (the params)
         self.memory_format, self.bf16 = cuda_speedups(cfg, self.device)

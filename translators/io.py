@@ -187,14 +187,12 @@ def translate_files(
         if output.suffix.lower() not in IMAGE_SUFFIXES:
             raise ValueError(f"output name {name!r} needs one of the extensions {IMAGE_SUFFIXES}")
     output_dir.mkdir(parents=True, exist_ok=True)
-    multiple = max(PAD_MULTIPLE, int(getattr(translator, "pad_multiple", PAD_MULTIPLE)))
-
     # encoding runs in two threads (cv2 releases the GIL) while the next batch is translated
     with (tqdm(total=len(inputs), desc="translate", unit="frame") as progress,
           ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode") as encoder):
         writes: deque[Future[None]] = deque()
         for indices, frames in _batches(inputs, batch_size):
-            translated = _translate_batch(translator, frames, device, multiple)
+            translated = translate_frames(translator, frames, device)
             for index, rgb in zip(indices, translated, strict=True):
                 writes.append(encoder.submit(write_rgb, outputs[index], rgb))
             while len(writes) > 2 * batch_size:  # bounded memory; re-raises a write error
@@ -206,8 +204,11 @@ def translate_files(
     return outputs
 
 
-def _translate_batch(translator: Any, frames: list[np.ndarray], device: torch.device,
-                     multiple: int) -> list[np.ndarray]:
+def translate_frames(translator: Any, frames: list[np.ndarray],
+                     device: torch.device) -> list[np.ndarray]:
+    """Equal-size H×W×3 uint8 RGB frames through `translator` as one batch, padded for it and
+    cropped back: the uint8 frames `translate_files` writes."""
+    multiple = max(PAD_MULTIPLE, int(getattr(translator, "pad_multiple", PAD_MULTIPLE)))
     h, w = frames[0].shape[:2]
     batch = torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float().div_(255)
     with torch.inference_mode():

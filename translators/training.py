@@ -12,8 +12,10 @@ Built to survive days of training and a `kill -9`:
 - a restart with the same data and learning params resumes from it (at most
   `checkpoint_every` iterations lost) and, on CPU, ends with the same weights as an
   uninterrupted run, because each epoch's data plan is a pure function of (seed, epoch);
-- DVCLive curves (per-epoch mean losses, lr) and sample grids are rebuilt from that history
-  on every start, so a resumed run never logs an epoch twice or loses one.
+- DVCLive curves (per-epoch mean losses, lr, the target score) and sample grids are rebuilt
+  from that history on every start, so a resumed run never logs an epoch twice or loses one;
+- given a `Scorer`, every `score_every` epochs the generator is scored against the target and
+  the best epoch's weights kept (translators/selection.py): `select` picks what is published.
 
 Multi-GPU: launch through torchrun (see `python -m translators train --help`; the
 translator_train stage does so itself for a list of GPUs); each rank trains on its share of every
@@ -36,11 +38,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from common.files import atomic_torch_save, atomic_write_json
 from common.runtime import resolve_device
+from translators.base import Scorer
 from translators.cyclegan.config import GANConfig
 from translators.cyclegan.data import (
     Sample,
@@ -50,6 +54,7 @@ from translators.cyclegan.data import (
     iterations_per_epoch,
 )
 from translators.io import write_rgb
+from translators.selection import Selection, held_out, score_generator
 
 CHECKPOINT_NAME = "last.pt"
 
@@ -59,6 +64,7 @@ class TrainingModel(Protocol):
     distributed)`, its nets created in a fixed order from the (seeded) global RNG."""
 
     lr: float  # the current learning rate, logged per epoch
+    sim_to_real: nn.Module  # the generator `save` writes: what is scored and selected
     # progress-bar label -> loss key, e.g. {"G": "G_A"}
     progress_keys: dict[str, str]
 
@@ -114,11 +120,13 @@ class Distributed:
 
 def train(name: str, model_class: type[TrainingModel], source: list[Path], target: list[Path],
           out: Path, cfg: GANConfig, *, device: torch.device | str | None = None,
-          checkpoint_dir: Path | None = None) -> dict[str, Any]:
+          checkpoint_dir: Path | None = None, scorer: Scorer | None = None) -> dict[str, Any]:
     """Train (or resume training) translator `name`'s model; write what `model.save` writes and
     out/train_summary.json.
 
     `checkpoint_dir` (default out/checkpoints) must survive a crash for a restart to resume.
+    `scorer` rates the generator every `cfg.score_every` epochs (rank 0 only); without one, or
+    with score_every 0, the last epoch is published.
     Returns train_summary.json's contents plus `resumed_from` (the iterations it resumed at).
     """
     started = time.monotonic()
@@ -126,10 +134,17 @@ def train(name: str, model_class: type[TrainingModel], source: list[Path], targe
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = checkpoint_dir or out / "checkpoints"
     checkpoint_path = checkpoint_dir / CHECKPOINT_NAME
+    scoring = scorer if cfg.score_every else None
+    select = cfg.select if scoring else "last"
+    if ctx.main and cfg.select != select:
+        print(f"{name}: no target score given (the translator_train stage gives one): "
+              "publishing the last epoch")
+    score_frames = held_out(list(source), cfg)
     source = evenly_spaced(list(source), cfg.max_images)
     target = evenly_spaced(list(target), cfg.max_images)
     dataset = UnalignedDataset(source, target, cfg)
-    fingerprint = _fingerprint(cfg, source, target, ctx.world_size)
+    fingerprint = _fingerprint(cfg, source, target, ctx.world_size,
+                               scoring.description if scoring else None)
 
     state = _load_checkpoint(name, checkpoint_path, fingerprint, ctx)
     base_seed = state["base_seed"] if state else _shared_seed(device, ctx)
@@ -140,12 +155,14 @@ def train(name: str, model_class: type[TrainingModel], source: list[Path], targe
     per_epoch = iterations_per_epoch(len(source), len(target), cfg.batch_size, ctx.world_size)
     total = epochs * per_epoch
     epoch, iteration, history, sums, resumed_from = 0, 0, [], {}, []
+    selection = Selection()
     if state:
         model.load_state_dict(state["model"])
         _set_rng_state(state["ranks"][ctx.rank]["rng"])
         model.load_rank_state_dict(state["ranks"][ctx.rank], device)
         epoch, iteration = state["epoch"], state["iteration"]
         history, sums = state["history"], state["sums"]
+        selection = Selection.from_state(state["selection"])
         resumed_from = [*state["resumed_from"], epoch * per_epoch + iteration]
         if ctx.main:
             print(f"{name}: resuming from iteration {resumed_from[-1]} of {total} "
@@ -158,9 +175,11 @@ def train(name: str, model_class: type[TrainingModel], source: list[Path], targe
                 "fingerprint": fingerprint, "base_seed": base_seed, "model": model.state_dict(),
                 "ranks": ranks, "epoch": position_epoch, "iteration": position_iteration,
                 "history": history, "sums": sums, "resumed_from": resumed_from,
+                "selection": selection.state_dict(),
             }, checkpoint_path)
 
-    live = _open_live(out, history, checkpoint_dir) if ctx.main else None
+    score_name = scoring.name if scoring else ""
+    live = _open_live(out, history, checkpoint_dir, selection, score_name) if ctx.main else None
     fixed_A, fixed_B = dataset.fixed(cfg.n_samples) if ctx.main and cfg.sample_every else (
         None, None)
     loader = DataLoader(dataset, batch_sampler=_PlanBatches(
@@ -184,9 +203,12 @@ def train(name: str, model_class: type[TrainingModel], source: list[Path], targe
                 record = {"epoch": epoch + 1, "lr": model.lr, **_epoch_means(sums, ctx)}
                 model.end_epoch()
                 history.append(record)
+                if ctx.main and scoring and Selection.due(cfg, epoch + 1, epochs):
+                    _score(model, cfg, device, score_frames, scoring, selection, epoch + 1)
                 if live is not None:
                     _log_epoch(live, record, _sample_grid(model, fixed_A, fixed_B, cfg,
-                                                          checkpoint_dir, epoch, epochs))
+                                                          checkpoint_dir, epoch, epochs),
+                               score_name, selection.scores.get(epoch + 1))
                 epoch, iteration, sums = epoch + 1, 0, {}
                 save(epoch, 0)
             elif cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
@@ -199,8 +221,10 @@ def train(name: str, model_class: type[TrainingModel], source: list[Path], targe
         "iterations_per_epoch": per_epoch, "source_frames": len(source),
         "target_frames": len(target), "world_size": ctx.world_size,
         "final_losses": history[-1] if history else {},
+        "selection": selection.summary(select, score_name, epochs),
     }
     if ctx.main:
+        selection.publish(select, model.sim_to_real)
         model.save(out)
         atomic_write_json(out / "train_summary.json", summary)
         live.end()
@@ -208,7 +232,8 @@ def train(name: str, model_class: type[TrainingModel], source: list[Path], targe
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
         print(f"{name}: {step} iterations ({epochs} epochs × {per_epoch}) on "
               f"{len(source)} sim / {len(target)} real frames in "
-              f"{time.monotonic() - started:.1f} s")
+              f"{time.monotonic() - started:.1f} s; published epoch "
+              f"{summary['selection']['published_epoch']} ({select})")
     if ctx.world_size > 1:
         dist.barrier()
     return {**summary, "resumed_from": resumed_from}
@@ -236,11 +261,12 @@ class _PlanBatches:
 
 
 def _fingerprint(cfg: GANConfig, source: list[Path], target: list[Path],
-                 world_size: int) -> str:
-    """What a checkpoint must match to be resumed: learning params, the frames, the world."""
+                 world_size: int, scorer: str | None) -> str:
+    """What a checkpoint must match to be resumed: learning params, the frames, the world, and
+    the score its best epoch was picked by."""
     blob = json.dumps({"cfg": cfg.learning_dict(), "source": [str(p) for p in source],
-                       "target": [str(p) for p in target], "world_size": world_size},
-                      sort_keys=True)
+                       "target": [str(p) for p in target], "world_size": world_size,
+                       "scorer": scorer}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -329,7 +355,21 @@ def _sample_grid(model: TrainingModel, fixed_A: torch.Tensor | None,
     return path
 
 
-def _open_live(out: Path, history: list[dict], checkpoint_dir: Path) -> Any:
+def _score(model: TrainingModel, cfg: GANConfig, device: torch.device, frames: list[Path],
+           scorer: Scorer, selection: Selection, epoch: int) -> None:
+    """Score the generator after epoch `epoch` and record it. Every global RNG is put back:
+    whatever the scorer draws (its extractor is built on the first call) must not change the
+    training stream, or a resumed run (which builds it at another epoch) would differ."""
+    rng = _rng_state()
+    try:
+        score = score_generator(model.sim_to_real, cfg, device, frames, scorer)
+    finally:
+        _set_rng_state(rng)
+    selection.record(epoch, score, model.sim_to_real)
+
+
+def _open_live(out: Path, history: list[dict], checkpoint_dir: Path, selection: Selection,
+               score_name: str) -> Any:
     """A fresh DVCLive dir with the history so far replayed (so resuming never duplicates)."""
     from dvclive import Live  # imports DVC: only where logging happens
 
@@ -337,14 +377,18 @@ def _open_live(out: Path, history: list[dict], checkpoint_dir: Path) -> Any:
                 dvcyaml=None)
     for record in history:
         sample = checkpoint_dir / "samples" / f"epoch_{record['epoch']:04d}.png"
-        _log_epoch(live, record, sample if sample.exists() else None)
+        _log_epoch(live, record, sample if sample.exists() else None, score_name,
+                   selection.scores.get(record["epoch"]))
     return live
 
 
-def _log_epoch(live: Any, record: dict[str, float], sample: Path | None) -> None:
+def _log_epoch(live: Any, record: dict[str, float], sample: Path | None, score_name: str,
+               score: float | None) -> None:
     for key, value in record.items():
         if key != "epoch":
             live.log_metric(f"train/{key}", value)
+    if score is not None:
+        live.log_metric(f"score/{score_name}", score)
     if sample is not None:
         live.log_image(f"samples/{sample.name}", sample)
     live.next_step()

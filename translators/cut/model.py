@@ -86,6 +86,7 @@ class CUTModel(GANModel):
 
     progress_keys = {"G": "G_GAN", "D": "D", "nce": "NCE_X"}
     checkpointed = ("G", "D", "H", "optimizer_G", "optimizer_D", "scheduler_G", "scheduler_D")
+    shipped = "G"
 
     def __init__(self, cfg: CUTConfig, device: torch.device, seed: int,
                  ddp_device_ids: list[int] | None = None, distributed: bool = False) -> None:

@@ -14,8 +14,10 @@ from common.config import ParamError, check_int, check_range
 
 # Keys that change how a run is executed or logged, not what it learns: changing them must not
 # invalidate a checkpoint (so a resumed run may, e.g., checkpoint more often).
+# `select` only picks which of the tracked generators is published.
 RUN_ONLY_KEYS = frozenset({"checkpoint_every", "keep_checkpoints", "sample_every", "n_samples",
-                           "num_workers", "compile"})
+                           "num_workers", "compile", "select"})
+SELECT = ("best", "last")
 
 
 @dataclass
@@ -58,14 +60,28 @@ class GANConfig:
     amp: bool = True                  # CUDA only: bf16 autocast
     channels_last: bool = True        # CUDA only
     compile: bool = False             # CUDA only: torch.compile the training modules
+    # training to the target: every score_every epochs, and at the last, the sim -> real
+    # generator translates score_frames evenly spaced sim frames at full size and a scorer
+    # rates them against the target's real frames (translator_train: KID in a fixed
+    # extractor's features, evaluation/target_score.py); 0 = never score
+    score_every: int = 10
+    score_frames: int = 100
+    # which generator is published: best = the epoch with the lowest score, last = the final
+    # one (the only choice with score_every 0, or without a scorer: `python -m translators`)
+    select: Literal["best", "last"] = "best"
 
     def __post_init__(self) -> None:
         for key in ["ngf", "ndf", "n_blocks", "n_layers_D", "num_D", "load_size", "crop_size",
                     "batch_size", "n_samples"]:
             check_int(key, getattr(self, key), minimum=1)
         for key in ["n_epochs", "n_epochs_decay", "num_workers", "checkpoint_every",
-                    "sample_every"]:
+                    "sample_every", "score_every"]:
             check_int(key, getattr(self, key), minimum=0)
+        check_int("score_frames", self.score_frames, minimum=2)  # KID needs two per set
+        if self.select not in SELECT:
+            raise ParamError(f"select: must be best or last, got {self.select!r}")
+        if self.select == "best" and not self.score_every:
+            raise ParamError("select: best needs scores; with score_every 0 set select: last")
         if self.n_epochs + self.n_epochs_decay < 1:
             raise ParamError("n_epochs + n_epochs_decay: must be >= 1")
         if self.max_images is not None:

@@ -162,6 +162,11 @@ class GANModel:
     same on every DDP rank) of the attributes named in `checkpointed`."""
 
     checkpointed: tuple[str, ...]
+    shipped: str  # the attribute holding the sim -> real generator, the one `save` writes
+
+    @property
+    def sim_to_real(self) -> nn.Module:
+        return getattr(self, self.shipped)
 
     def optimise(self, cfg: GANConfig, generators: nn.Module, discriminators: nn.Module) -> None:
         betas = (cfg.beta1, cfg.beta2)
@@ -202,6 +207,7 @@ class CycleGANModel(GANModel):
     progress_keys = {"G": "G_A", "D": "D_A", "cyc": "cycle_A"}
     checkpointed = ("G_A", "G_B", "D_A", "D_B", "optimizer_G", "optimizer_D", "scheduler_G",
                     "scheduler_D")
+    shipped = "G_A"
 
     def __init__(self, cfg: CycleGANConfig, device: torch.device, seed: int,
                  ddp_device_ids: list[int] | None = None, distributed: bool = False) -> None:
