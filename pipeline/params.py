@@ -130,7 +130,7 @@ class StudyParams:
     """`study:` in params.yaml: the grid `python -m pipeline.study` runs as DVC experiments."""
 
     translators: list[str] = field(
-        default_factory=lambda: ["none", "cyclegan", "fda", "weatherfx"])  # first = baseline
+        default_factory=lambda: ["none", "cyclegan", "cut", "fda"])  # first = baseline
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds (`seed`)
     oracle: bool = True  # + dataset.train_on=bdd100k (translator none) per seed: in-domain
     # + translator ideal per seed: the perfect appearance translator (sample world only); its

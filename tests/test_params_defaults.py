@@ -38,7 +38,6 @@ DELIBERATE_OVERRIDES = {
     **{f"data.sample.{key}": DEMO_WORLD for key in (
         "kitti_frames", "vkitti2_scenes", "vkitti2_frames_per_scene",
         "bdd_val_frames_per_weather")},
-    "study.set": STUDY,
     "study.oracle_set": STUDY,
 }
 
