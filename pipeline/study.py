@@ -103,7 +103,7 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, run: di
             try:
                 run_read, table = read_run(cell, done[0])
             except Exception as err:  # one unreadable experiment (e.g. not in cache) is reported
-                exp.update(state="unreadable", note=f"{type(err).__name__}: {err}")
+                exp.update(state="unreadable", error=f"{type(err).__name__}: {err}")
                 continue
             exp.update(map50=run_read.map50, world=run_read.world,
                        predictions=run_read.predictions_hash)
@@ -115,15 +115,15 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, run: di
             if entries[0].state == "failed":
                 exp["log"] = log_tail(entries[0])
         elif found.get(cell.name):
-            exp["note"] = "ran with other params (re-run the study to replace it)"
+            exp["reason"] = "other_params"
         else:
-            exp["note"] = "not run"
+            exp["reason"] = "not_run"
     world, worlds = one_world(runs, arms[0])
     record.update(world=world, worlds=worlds)
     if len(worlds) > 1:
         for exp in record["experiments"]:
             if exp.get("world") not in (None, world):
-                exp.update(state="not paired", note=f"other val frames ({exp['world']})")
+                exp.update(state="not paired", reason="other_world")
         keep = [i for i, r in enumerate(runs) if r.world == world]
         runs, predictions = [runs[i] for i in keep], [predictions[i] for i in keep]
     summary: dict = {}

@@ -122,7 +122,7 @@ def render_report(record: dict) -> str:
     for exp in record["experiments"]:
         took = clock(exp["seconds"]) if exp.get("seconds") else "–"
         lines.append(f"| {exp['name']} | {exp['arm']} | {exp['seed']} | {exp['state']} | "
-                     f"{_num(exp.get('map50'))} | {took} | {exp.get('note') or ''} |")
+                     f"{_num(exp.get('map50'))} | {took} | {_note(exp)} |")
     failed = [exp for exp in record["experiments"] if exp.get("log")]
     if failed:
         lines += ["", "## Failures", ""]
@@ -131,6 +131,18 @@ def render_report(record: dict) -> str:
                       f"Last lines of `dvc queue logs {exp['name']}`:", "", "```",
                       exp["log"], "```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# why an experiment has no result (study.json's `reason`), in words
+REASONS = {"not_run": "not run",
+           "other_params": "ran with other params (re-run the study to replace it)",
+           "other_world": "scored on other val frames: not paired"}
+
+
+def _note(exp: dict) -> str:
+    if exp.get("error"):
+        return exp["error"]
+    return REASONS.get(exp.get("reason"), exp.get("reason") or "")
 
 
 def render_headroom(buckets: dict, arms: list[str], ci: float) -> list[str]:
