@@ -11,11 +11,10 @@ datasets no such frames exist: params load refuses `translator: ideal` with `dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from common.files import atomic_write_json
+from translators.none import NoTranslator
 
 
 @dataclass
@@ -23,27 +22,14 @@ class IdealTranslatorConfig:
     """No params: the renders are part of the sample world (its own seed decides them)."""
 
 
-class IdealTranslator:
+class IdealTranslator(NoTranslator):
+    """Nothing to learn (fit records that, as the baseline's does); the translate stage copies
+    the world's renders instead of calling the translator."""
+
     name = "ideal"
     Config = IdealTranslatorConfig
-    frames = "ideal"  # the translate stage copies the world's renders; nothing is learned
-    trains_distributed = False
-
-    def fit(self, source: list[Path], target: list[Path], out: Path,
-            cfg: IdealTranslatorConfig | None = None, *, weather: str | None = None,
-            device: torch.device | None = None, checkpoint_dir: Path | None = None) -> None:
-        """Nothing to learn; record what was (not) done so the stage has an output."""
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "config.json", {
-            "translator": self.name,
-            "config": {},
-            "note": "the sample world's real-look renders of the clone frames (same geometry)",
-            "source_frames": len(source),
-            "target_frames": len(target),
-        })
-
-    def load(self, out: Path, device: torch.device) -> None:
-        """Nothing to load."""
+    frames = "ideal"
+    note = "the sample world's real-look renders of the clone frames (same geometry)"
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("ideal: its frames are the sample world's renders, not a function of "

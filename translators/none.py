@@ -23,6 +23,7 @@ class NoTranslator:
     name = "none"
     Config = NoTranslatorConfig
     frames = "rendered"
+    note = "identity; the baseline uses vKITTI2's rendered weather variations"
     trains_distributed = False
 
     def fit(self, source: list[Path], target: list[Path], out: Path,
@@ -33,7 +34,7 @@ class NoTranslator:
         atomic_write_json(out / "config.json", {
             "translator": self.name,
             "config": {},
-            "note": "identity; the baseline uses vKITTI2's rendered weather variations",
+            "note": self.note,
             "source_frames": len(source),
             "target_frames": len(target),
         })
