@@ -8,9 +8,9 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-# The real BDD100K sample (../shared/fixtures): 202 frames of one video with a real detector's
+# The real BDD100K sample (tests/fixtures): 202 frames of one video with a real detector's
 # predictions, shared by the evaluation tests that compare against pycocotools.
-BDD100K_MOT = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bdd100k"
+BDD100K_MOT = (Path(__file__).resolve().parent / "fixtures" / "bdd100k"
                / "scalabel_mot_sample")
 
 

@@ -1,4 +1,4 @@
-"""BDD100K reader on the real fixture label files (../shared/fixtures/bdd100k)."""
+"""BDD100K reader on the real fixture label files (tests/fixtures/bdd100k)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from data.bdd100k import (
     read_bdd100k,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BDD = FIXTURES / "bdd100k"
 MOT = BDD / "scalabel_mot_sample" / "track_sample_anns.json"
 CLASS_MAP = {"car": "car", "truck": "truck"}

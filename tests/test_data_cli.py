@@ -9,7 +9,7 @@ from pathlib import Path
 from data import read_manifest
 from data.__main__ import main
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 
 

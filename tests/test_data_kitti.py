@@ -1,4 +1,4 @@
-"""KITTI detection and tracking readers on the real fixture frames (../shared/fixtures/kitti)."""
+"""KITTI detection and tracking readers on the real fixture frames (tests/fixtures/kitti)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from data import BadInputError
 from data.kitti import read_kitti_detection, read_kitti_tracking
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KITTI = FIXTURES / "kitti"
 CLASS_MAP = {"Car": "car", "Van": "car", "Truck": "truck"}
 

@@ -13,7 +13,7 @@ from data import BadInputError
 from data.kitti import read_kitti_detection, read_kitti_tracking
 from data.yolo import export_yolo, write_data_yaml
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CLASS_MAP = {"Car": "car", "Van": "car", "Truck": "truck"}
 
 

@@ -17,7 +17,7 @@ from pycocotools.cocoeval import COCOeval
 from evaluation import EvalConfig, evaluate, load_predictions
 from evaluation.ap import IOU_THRESHOLDS, score_order
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MOT = FIXTURES / "bdd100k" / "scalabel_mot_sample"
 TOL = 1e-9
 

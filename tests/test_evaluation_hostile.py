@@ -14,7 +14,7 @@ from evaluation.__main__ import main as cli
 from translators.fda import FourierDomainAdaptation
 from translators.io import model_files, write_rgb
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LEGACY = FIXTURES / "bdd100k" / "legacy_unitest_val_bdd.json"
 DEEP = "[" * 100_000 + "]" * 100_000
 NESTED = "nested too deeply for a labels or predictions file"

@@ -15,7 +15,7 @@ from evaluation import EvalConfig, EvalInputError, evaluate, load_predictions, w
 from evaluation.__main__ import main as cli
 from evaluation.buckets import occlusion_bucket_names, occlusion_buckets
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MOT = FIXTURES / "bdd100k" / "scalabel_mot_sample"
 LEGACY = FIXTURES / "bdd100k" / "legacy_unitest_val_bdd.json"
 ONE = pytest.approx(1.0, abs=1e-12)  # COCO precision is tp / (tp + fp + eps): 1 - 1.1e-16

@@ -39,7 +39,7 @@ KITTI_TYPES = {"Car", "Van", "Truck", "Misc", "Pedestrian", "DontCare"}
 BBOX_HEADER = ("frame cameraID trackID left right top bottom number_pixels truncation_ratio "
                "occupancy_ratio isMoving")
 BDD_CATEGORIES = {"car", "truck", "bus", "pedestrian", "other vehicle"}
-MOT_SAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bdd100k"
+MOT_SAMPLE = (Path(__file__).resolve().parent / "fixtures" / "bdd100k"
               / "scalabel_mot_sample" / "track_sample_anns.json")
 
 

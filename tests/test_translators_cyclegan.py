@@ -25,7 +25,7 @@ from translators.cyclegan.model import CycleGANModel, GANLoss, ImagePool, linear
 from translators.cyclegan.networks import build_discriminator, build_generator, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 FRAME_1 = FIXTURES / "kitti" / "detection" / "training" / "image_2" / "000001.png"  # 1242×375
 CPU = torch.device("cpu")
 TINY = {"ngf": 8, "ndf": 8, "n_blocks": 1, "preprocess": "crop", "crop_size": 32,

@@ -13,7 +13,7 @@ from translators.fda import FourierDomainAdaptation, low_frequency_swap
 from translators.io import load_image, write_rgb
 from translators.weatherfx import UnknownWeatherError, WeatherEffects, WeatherEffectsConfig
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KITTI = FIXTURES / "kitti" / "detection" / "training" / "image_2"
 FRAMES = [KITTI / "000000.png", KITTI / "000001.png"]  # 1224×370 and 1242×375
 

@@ -13,7 +13,7 @@ from translators.fda import low_frequency_swap
 from translators.geometry import edge_similarity
 from translators.io import load_image
 
-KITTI = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kitti" / "detection"
+KITTI = Path(__file__).resolve().parent / "fixtures" / "kitti" / "detection"
 FRAME = KITTI / "training" / "image_2" / "000001.png"  # 1242×375
 OTHER = KITTI / "training" / "image_2" / "000000.png"  # 1224×370
 

@@ -20,7 +20,7 @@ from translators.cyclegan.networks import build_generator
 from translators.io import BadImageError, pad_to_multiple, translate_files
 from translators.none import NoTranslator
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KITTI_IMAGES = FIXTURES / "kitti" / "detection" / "training" / "image_2"
 FRAME_0, FRAME_1 = KITTI_IMAGES / "000000.png", KITTI_IMAGES / "000001.png"  # 1224×370, 1242×375
 CPU = torch.device("cpu")
@@ -121,6 +121,17 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="shrinker.*keep the size"):
         translate_files(Shrinker(), [FRAME_0], tmp_path / "o5", device=CPU)
+
+
+def test_every_translator_says_which_frames_translate_writes() -> None:
+    """The translate stage dispatches on `frames`: a value outside FRAMES would silently be
+    treated as a learned translator's."""
+    from translators.base import FRAMES
+
+    found = {name: translators.get(name).frames for name in translators.names()}
+    assert set(found.values()) <= set(FRAMES), found
+    assert found["none"] == "rendered" and found["ideal"] == "ideal"
+    assert found["cyclegan"] == found["cut"] == found["fda"] == "clone"
 
 
 def test_none_baseline(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from translators.nst import NeuralStyleTransfer, NSTConfig, VGGWeightsNotFoundEr
 from translators.nst.style import gram, losses
 from translators.nst.vgg import CHECKPOINT_NAME, VGGFeatures
 
-KITTI = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kitti" / "detection"
+KITTI = Path(__file__).resolve().parent / "fixtures" / "kitti" / "detection"
 FRAMES = [KITTI / "training" / "image_2" / f"00000{i}.png" for i in (0, 1)]
 SHALLOW = ["block1_conv2", "block2_conv2"]  # cheap layers for the slow CPU
 
