@@ -67,7 +67,7 @@ class _Parser(argparse.ArgumentParser):
     """A bad flag is one line naming it and what is allowed (exit 2), without the usage."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(f"{self.prog.removeprefix('python -m ')}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
