@@ -47,6 +47,23 @@ def _interval(entry: dict, signed: bool = False) -> str:
             f"{_fmt(entry['hi'], signed)}]")
 
 
+def _coverage_lines(coverage: dict) -> list[str]:
+    """compare.md's account of what each run's file covers (compare refuses runs that cover
+    different GT frames, so any gap here is the same for every run that lists its frames)."""
+    lines = []
+    for name, record in coverage.items():
+        missing = record["gt_frames_without_entry"]
+        frames = ("a COCO results list: which GT frames it covers cannot be checked"
+                  if missing is None else f"{record['gt_frames'] - missing} of the "
+                  f"{record['gt_frames']} GT frames listed")
+        lines.append(f"- `{name}`: {frames}; {record['matched_by_stem']} matched by the name "
+                     f"without directory and extension; {record['prediction_frames_not_in_gt']} "
+                     "prediction frames not in the GT; classes not evaluated: "
+                     f"{', '.join(record['classes_not_evaluated']) or 'none'}.")
+    return ["Coverage (frames without an entry are scored as frames without detections):", "",
+            *lines, ""] if lines else []
+
+
 def render_compare(result: dict) -> str:
     """compare.md: one table per metric, a row per bucket, verdicts from the paired CI."""
     names, ci = result["names"], result["ci"]
@@ -57,6 +74,7 @@ def render_compare(result: dict) -> str:
              f"that same draw, so Δ (each run minus `{names[0]}`) is paired image by image. "
              f"Verdict: better / worse when the {pct} interval of Δ excludes 0, else no "
              "evidence. P(Δ>0) is the share of replicates in which the run is ahead.", ""]
+    lines += _coverage_lines(result.get("coverage", {}))
     for metric, title in (("map50", "mAP50"), ("map50_95", "mAP50:95")):
         header = ["bucket", "images", *(f"{n} {title}" for n in names)]
         align = ["---", "---:", *("---:" for _ in names)]

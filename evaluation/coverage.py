@@ -4,9 +4,8 @@ nothing matches: never a silent 0.
 
 The frame rule: a prediction frame is the GT frame of the same name; else the GT frame whose
 name without directory, "./" and extension (frame_key) is the same, when that key is unique among
-the GT frames and among the prediction frames ("b1c66a42-6f7d68ca" and "val/b1c66a42-6f7d68ca.jpg"
-are "b1c66a42-6f7d68ca.jpg"; two GT frames "a.jpg" and "x/a.png" leave a prediction "a"
-unmatched).
+the GT frames and among the prediction frames ("b1c6-0001" and "val/b1c6-0001.png" are
+"b1c6-0001.jpg"; two GT frames "a.jpg" and "x/a.png" leave a prediction "a" unmatched).
 
 A GT frame without an entry in the predictions is scored as a frame without detections, as
 pycocotools scores it, and counted apart from a frame listed with no labels: the first is

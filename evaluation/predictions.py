@@ -1,16 +1,23 @@
-"""Read scored boxes: Scalabel frames (labels with `score`) or COCO results with an images map.
+"""Read scored boxes: Scalabel frames, COCO results (a plain list or wrapped with its maps).
 
-Accepted shapes:
+Accepted shapes (`python -m evaluation --help` and the README say the same to users):
 * Scalabel / BDD100K: `[{"name", "labels": [{"category", "score", "box2d": {x1,y1,x2,y2}}]}]`
-  or `{"frames": [...]}`. A label without box2d (e.g. poly2d) is a counted skip.
-* COCO results: `{"images": [{"id", "file_name"}], "categories": [{"id", "name"}],
-  "annotations": [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]}`; a plain list of
-  results works when `image_id` is already the frame name and `category` (a name) is given.
-  A COCO [x, y, w, h] becomes x2 = x + w, or x + w - 1 in the `bdd` convention.
+  or `{"frames": [...]}`. A label without box2d (e.g. poly2d) is a counted skip. Every listed
+  frame counts as seen by the detector, with or without labels.
+* A COCO results list `[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]`
+  (pycocotools' loadRes input; ultralytics' save_json adds "file_name"). The frame is the
+  result's `file_name`, else its image_id named by a COCO GT's images, else a string image_id
+  itself; the class is its `category` (a name), else its category_id named by the user's
+  `category_ids`, else by a COCO GT's categories. Such a list has entries only for frames with
+  detections, so it does not say which frames the detector saw.
+* The same results wrapped with their own maps: `{"images": [{"id", "file_name"}],
+  "categories": [{"id", "name"}], "annotations": [...]}`; its images are the frames it lists.
+A COCO [x, y, w, h] becomes x2 = x + w, or x + w - 1 in the `bdd` convention.
 
-A missing or non-numeric score, NaN/inf or negative scores, x2 < x1, a missing category and
-duplicated frame names are errors naming the file, frame and field: a guess would silently change
-AP. Predictions for frames absent from `known_images` are dropped and counted.
+A missing or non-numeric score, NaN/inf or negative scores, x2 < x1, a missing category, an id
+nothing names and duplicated frame names are errors naming the file, frame and field: a guess
+would silently change AP. Frames absent from the GT are matched or counted later
+(evaluation/coverage.py); `known_images` drops and counts them here instead.
 """
 
 from __future__ import annotations

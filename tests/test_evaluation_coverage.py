@@ -300,3 +300,7 @@ def test_compare_matches_frames_by_the_rule(frames, tmp_path):
     assert result["buckets"]["all"]["delta_map50"]["bare"] == {
         "value": 0.0, "lo": 0.0, "hi": 0.0, "p_positive": 0.0}
     assert result["coverage"]["bare"]["matched_by_stem"] == 202
+    assert ("- `bare`: 202 of the 202 GT frames listed; 202 matched by the name without "
+            "directory and extension; 0 prediction frames not in the GT; classes not evaluated: "
+            "bicycle, bus, motorcycle, pedestrian, rider, train.") in \
+        (Path(out) / "compare.md").read_text()
