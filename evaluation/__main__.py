@@ -18,7 +18,8 @@
     (pycocotools' loadRes input, ultralytics' save_json predictions.json): integer image_ids
     and category_ids are named by a COCO --gt's images and categories; ultralytics'
     "file_name" names the frame; --category-ids 0=car,1=truck names class indices
-    (ultralytics writes its model's class index for a non-COCO dataset); a result may also
+    (ultralytics writes its model's class index for a non-COCO dataset; an id no map names
+    is counted as a class not evaluated); a result may also
     give "category" (a name) and a string image_id (the frame name);
   * the same results wrapped with their own maps: {"images": [{"id", "file_name"}],
     "categories": [{"id", "name"}], "annotations": [...]}.

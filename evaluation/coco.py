@@ -85,6 +85,8 @@ def read_coco_instances(document: dict, path: Path, classes: list[str],
     """
     images = id_map(document["images"], "file_name", path, "images")
     categories = id_map(document["categories"], "name", path, "categories")
+    if not images:
+        raise EvalInputError(f"{path}: 'images' is empty: no frames to evaluate")
     annotations = document["annotations"]
     if not isinstance(annotations, list):
         raise EvalInputError(f"{path}: 'annotations' must be a list")

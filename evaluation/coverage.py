@@ -68,6 +68,8 @@ def check_coverage(images: pd.DataFrame, predictions: pd.DataFrame, classes: lis
     """Match the frames, count what the predictions miss or add; EvalInputError (naming
     `source`, the predictions file) when no frame or no class matches."""
     gt_names = sorted(images["image_id"].astype(str))
+    if not gt_names:
+        raise EvalInputError("the ground truth has no frames: nothing to evaluate")
     listed = predictions.attrs.get("frames")
     boxes_per_frame = predictions["image_id"].astype(str).value_counts()
     names = list(dict.fromkeys([*(listed or []), *sorted(boxes_per_frame.index)]))

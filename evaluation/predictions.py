@@ -144,14 +144,24 @@ def _frame_name(result: dict, own_images: dict, gt_images: dict, where: str,
                          "name the ids), or results with 'file_name' or string image_ids")
 
 
-def _category(result: dict, maps: list[dict], where: str, path: Path) -> object:
-    """A result's `category` name, else its category_id named by the first map that has it."""
+def _category(result: dict, own: dict, maps: list[dict], where: str, path: Path) -> object:
+    """A result's `category` name, else its category_id named by the file's own 'categories'
+    (an id it lacks is an error), else by the first of `maps` that has it; an id none of them
+    has is the class "category_id <id>", counted as not evaluated (pycocotools ignores results
+    of categories its GT lacks). Without any map an integer id is an error."""
     if result.get("category") is not None or "category_id" not in result:
         return result.get("category")
     ident = result["category_id"]
+    if own:
+        if str(ident) not in own:
+            raise EvalInputError(f"{path}: {where}: category_id {ident!r} is not in the file's "
+                                 "'categories'")
+        return own[str(ident)]
     for mapping in maps:
         if str(ident) in mapping:
             return mapping[str(ident)]
+    if maps:
+        return f"category_id {ident}"
     raise EvalInputError(f"{path}: {where}: category_id {ident!r} has no name: give "
                          "--category-ids (e.g. 0=car,1=truck: ultralytics writes the model's "
                          "class index), a COCO --gt whose 'categories' hold it, or the file's "
@@ -170,14 +180,13 @@ def _coco(document: object, out: _Collector, convention: str, gt_images: dict,
         results, own_images, own_categories = document, {}, {}
     if not isinstance(results, list):
         raise EvalInputError(f"{out.path}: expected an 'annotations' list of COCO results")
-    maps = [own_categories, *category_maps]
     extra = 1.0 if convention == "bdd" else 0.0
     for index, result in enumerate(results):
         where = f"result #{index}"
         if not isinstance(result, dict):
             raise EvalInputError(f"{out.path}: {where}: not a JSON object")
         name = _frame_name(result, own_images, gt_images, where, out.path)
-        category = _category(result, maps, where, out.path)
+        category = _category(result, own_categories, category_maps, where, out.path)
         bbox = result.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):

@@ -139,6 +139,14 @@ def test_ultralytics_save_json_with_category_ids(tmp_path):
     expected = evaluate(tables.images, tables.objects, rounded, EvalConfig()).metrics
     assert metrics["map50"] == expected["map50"] and abs(metrics["map50"] - 0.7531) < 5e-4
     assert metrics["coverage"]["matched_by_name"] == 202
+    # naming only the evaluated classes' ids: the other ids are classes not evaluated, counted
+    only = run_cli(tmp_path / "only", GT, path, "--category-ids",
+                   f"{index['car']}=car,{index['truck']}=truck")
+    assert only["map50"] == metrics["map50"]
+    others = sorted(f"category_id {k}" for name, k in index.items()
+                    if name not in ("car", "truck"))
+    assert only["coverage"]["classes_not_evaluated"] == others
+    assert only["skipped"]["predictions"]["reasons"]["class_not_evaluated"]["count"] == 1290
 
 
 def test_results_list_ids_without_names_are_errors(coco_files, tmp_path, capsys):
@@ -196,6 +204,8 @@ CATEGORIES = [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}]
      "annotation #0: 'iscrowd' must be 0 or 1 and 'occluded' a boolean"),
     ({"images": "a.jpg", "categories": CATEGORIES, "annotations": []},
      "'images' must be a list of {'id', 'file_name'}"),
+    ({"images": [], "categories": CATEGORIES, "annotations": []},
+     "'images' is empty: no frames to evaluate"),
     ({"frames": None}, "a JSON object with neither a 'frames' list (Scalabel) nor 'images', "
                        "'annotations' and 'categories' (COCO instances)"),
 ])
