@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from evaluation.bootstrap import BucketSamples
+from evaluation.coverage import Coverage
 from evaluation.intervals import delta_summary, finite_or_none, percentile_interval, verdict
 
 METRICS = ("map50", "map50_95")
@@ -105,3 +106,26 @@ def forest_rows(result: dict) -> list[dict]:
     return [{"bucket": key, "arm": name, **{k: entry["delta_map50"][name][k]
                                              for k in ("value", "lo", "hi")}}
             for key, entry in result["buckets"].items() for name in result["names"][1:]]
+
+
+def coverage_difference(names: list[str], coverages: list[Coverage]) -> str | None:
+    """Why a Δ between these runs would not compare like with like (different GT frames
+    covered, a class spelt differently), or None."""
+    first = coverages[0]
+    for name, other in zip(names[1:], coverages[1:], strict=True):
+        if first.covered is not None and other.covered is not None \
+                and other.covered != first.covered:
+            pairs = [(names[0], first, other), (name, other, first)]
+            gaps = [f"{n!r} lists {len(c.covered)} of them" + (
+                f" ({len(c.covered - o.covered)} the other does not, e.g. "
+                f"{sorted(c.covered - o.covered)[0]!r})" if c.covered - o.covered else "")
+                for n, c, o in pairs]
+            return (f"runs {names[0]!r} and {name!r} cover different GT frames (of "
+                    f"{first.record['gt_frames']}, {'; '.join(gaps)}): a Δ between them would "
+                    "compare different frames; give every run the same frames")
+        if other.near_misses != first.near_misses:
+            spelt = {n: c.near_misses for n, c in ((names[0], first), (name, other))}
+            return (f"runs {names[0]!r} and {name!r} spell evaluated classes differently "
+                    f"(classes that differ from an evaluated one only in case: {spelt}): "
+                    "a Δ would compare a class against nothing; fix the class names")
+    return None

@@ -188,11 +188,13 @@ def test_a_near_miss_class_is_counted_and_named(frames, tmp_path):
     assert "Truck 389 (differs from 'truck' only in case)" in report_of(tmp_path, pred)
 
 
-def test_categories_must_be_gt_classes(tmp_path, capsys):
-    assert cli(["--gt", str(GT), "--pred", str(PRED), "--out", str(tmp_path / "o"),
+@pytest.mark.parametrize("command", [[], ["compare"]])
+def test_categories_must_be_gt_classes(tmp_path, capsys, command):
+    assert cli([*command, "--gt", str(GT), "--pred", str(PRED), "--out", str(tmp_path / "o"),
                 "--categories", "car,trukc"]) == 2
+    prog = " ".join(["evaluation", *command])
     assert capsys.readouterr().err == (
-        f"evaluation: error: --categories: 'trukc' not a class of {GT} (its classes: bicycle, "
+        f"{prog}: error: --categories: 'trukc' not a class of {GT} (its classes: bicycle, "
         "bus, car, motorcycle, pedestrian, rider, traffic light, traffic sign, train, truck)\n")
     assert not (tmp_path / "o").exists()
 
@@ -216,7 +218,7 @@ SHARED_FLAGS = [
 def test_bad_flags_are_one_line(tmp_path, capsys, command, flag, value, error):
     with pytest.raises(SystemExit) as raised:
         cli([*command, "--gt", str(GT), "--pred", str(PRED), "--out", str(tmp_path / "o"),
-             f"{flag}={value}"])
+             flag, value])
     assert raised.value.code == 2
     prog = " ".join(["evaluation", *command])
     assert capsys.readouterr().err == f"{prog}: error: {error}\n"
