@@ -1,18 +1,42 @@
 """Standalone evaluation, no DVC needed.
 
-    python -m evaluation --gt GT.json --pred PRED.json --out metrics.json
+    python -m evaluation --gt GT.json --pred PRED.json --out DIR
     python -m evaluation compare --gt GT.json --pred A.json --pred B.json [--names a,b]
         [--bootstrap 2000] [--ci 0.95] [--seed 0] --out DIR
     python -m evaluation gap --model best.pt --a DIR_OR_MANIFEST --b DIR_OR_MANIFEST --out gap.json
         [--backbone ARCH --weights STATE_DICT] [--imgsz 320] [--batch 16] [--device auto]
 
-GT is any BDD100K labels file the data package reads (legacy, det_20 or Scalabel frames), with
-the toolkit's renames and ignored classes applied. The first form writes the plot tables
-(pr_occlusion, buckets, pr_class, pr_score .csv), report.md and its pictures (.png) next to
---out; `compare` writes compare.json, compare.md and forest.png into DIR: every bucket's mAP50
-and mAP50:95 per run with a bootstrap interval, and each run's Δ against the first with a paired
-interval (the same resampled images for both). `gap` writes the Fréchet distance and KID between
-two sets of frames in a detector's feature space (evaluation/gap.py).
+--gt, the ground truth, is told apart by its content:
+  * BDD100K / Scalabel labels (legacy, det_20 or Scalabel frames: a list of frames or
+    {"frames": [...]}), with the BDD100K toolkit's renames and ignored classes applied;
+  * a COCO instances file {"images", "annotations", "categories"}: frames are named by
+    file_name, iscrowd 1 is an ignore region, pycocotools' image order (ascending id) is kept.
+--pred, the detections (each box needs a score):
+  * Scalabel frames [{"name", "labels": [{"category", "score", "box2d": {x1, y1, x2, y2}}]}]
+    or {"frames": [...]}: every listed frame counts as seen by the detector;
+  * a COCO results list [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]
+    (pycocotools' loadRes input, ultralytics' save_json predictions.json): integer image_ids
+    and category_ids are named by a COCO --gt's images and categories; ultralytics'
+    "file_name" names the frame; --category-ids 0=car,1=truck names class indices
+    (ultralytics writes its model's class index for a non-COCO dataset; an id no map names
+    is counted as a class not evaluated); a result may also
+    give "category" (a name) and a string image_id (the frame name);
+  * the same results wrapped with their own maps: {"images": [{"id", "file_name"}],
+    "categories": [{"id", "name"}], "annotations": [...]}.
+Prediction frames match GT frames by exact name, else by the name without directory, "./"
+and extension when that is unique on both sides. What matched, GT frames without an entry in
+the predictions, prediction frames not in the GT and predicted classes that are not evaluated
+are counted in metrics.json ("coverage", "skipped") and report.md; no frame or no class in
+common is an error (exit 2), not an mAP of 0.
+
+--out is a directory (created; a trailing slash is fine) for every output, or a path ending
+in .json that names the main JSON (metrics.json / compare.json), the other outputs written
+next to it. The first form writes metrics.json, the plot tables (pr_occlusion, buckets,
+pr_class, pr_score .csv), report.md and its pictures (.png); `compare` writes compare.json,
+compare.md and forest.png: every bucket's mAP50 and mAP50:95 per run with a bootstrap interval,
+and each run's Δ against the first with a paired interval (the same resampled images for
+both); it refuses runs that cover different GT frames. `gap` writes the Fréchet distance and
+KID between two sets of frames in a detector's feature space (evaluation/gap.py).
 """
 
 from __future__ import annotations
@@ -22,17 +46,30 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
+from common.config import ParamError
 from common.errors import MissingInputError, UserError
 from evaluation.config import MAX_REPLICATES, EvalConfig, GapConfig
+from evaluation.coverage import check_coverage
 from evaluation.errors import EvalInputError
+from evaluation.ground_truth import load_ground_truth
 from evaluation.predictions import load_predictions
-from evaluation.report import atomic_write_text
+from evaluation.report import atomic_write_text, coverage_warnings
 from evaluation.run import run_evaluation, skip_record
 
-if TYPE_CHECKING:
-    from data.manifest import IngestResult
+# EvalConfig's fields as the flags that set them, for its errors
+_FLAGS = {"classes": "--categories", "occlusion_edges": "--occlusion-edges", "iou": "--iou",
+          "max_dets": "--max-dets", "convention": "--convention",
+          "report_score": "--report-score", "report_small_height": "--report-small-height"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is one line naming it and what is allowed (exit 2), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog.removeprefix('python -m ')}: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _csv(kind: type) -> Callable[[str], list]:
@@ -44,43 +81,87 @@ def _csv(kind: type) -> Callable[[str], list]:
     return parse
 
 
+def _id_names(text: str) -> dict[str, str]:
+    pairs = [part.strip().partition("=") for part in text.split(",") if part.strip()]
+    if not pairs or any(not ident.strip() or not eq or not name.strip()
+                        for ident, eq, name in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected ID=NAME pairs, e.g. 0=car,1=truck")
+    return {ident.strip(): name.strip() for ident, _, name in pairs}
+
+
 def _add_eval_options(parser: argparse.ArgumentParser) -> None:
     """The options both forms share: what is evaluated, and how."""
     defaults = EvalConfig()
-    parser.add_argument("--gt", type=Path, required=True, help="BDD100K / Scalabel labels JSON")
-    parser.add_argument("--categories", type=_csv(str), default=defaults.classes)
-    parser.add_argument("--occlusion-edges", type=_csv(int), default=defaults.occlusion_edges)
-    parser.add_argument("--iou", type=float, default=defaults.iou)
-    parser.add_argument("--max-dets", type=int, default=defaults.max_dets)
-    parser.add_argument("--convention", choices=["coco", "bdd"], default=defaults.convention)
+    parser.add_argument("--gt", type=Path, required=True,
+                        help="BDD100K / Scalabel labels JSON, or a COCO instances JSON")
+    parser.add_argument("--categories", type=_csv(str), default=defaults.classes,
+                        help="classes to evaluate, comma-separated; each must be a class of "
+                             f"--gt (default {','.join(defaults.classes)})")
+    parser.add_argument("--occlusion-edges", type=_csv(int), default=defaults.occlusion_edges,
+                        help="occlusion bucket upper bounds, strictly increasing whole numbers "
+                             ">= 0 (default 5,10)")
+    parser.add_argument("--iou", type=float, default=defaults.iou,
+                        help="IoU threshold of mAP50 and the buckets, in (0, 1] (default 0.5)")
+    parser.add_argument("--max-dets", type=int, default=defaults.max_dets,
+                        help="detections kept per image and class, >= 1 (default 100)")
+    parser.add_argument("--convention", choices=["coco", "bdd"], default=defaults.convention,
+                        help="box width x2 - x1 (coco) or x2 - x1 + 1 (bdd, BDD100K toolkit)")
+    parser.add_argument("--category-ids", type=_id_names,
+                        help="names of the predictions' integer category_ids, ID=NAME pairs "
+                             "(e.g. 0=car,1=truck for ultralytics' class indices); default: a "
+                             "COCO --gt's categories")
 
 
-def _config(args: argparse.Namespace, **extra: float) -> EvalConfig:
-    return EvalConfig(classes=args.categories, occlusion_edges=args.occlusion_edges,
-                      iou=args.iou, max_dets=args.max_dets, convention=args.convention, **extra)
+def _config(parser: argparse.ArgumentParser, args: argparse.Namespace,
+            **extra: float) -> EvalConfig:
+    try:
+        return EvalConfig(classes=args.categories, occlusion_edges=args.occlusion_edges,
+                          iou=args.iou, max_dets=args.max_dets, convention=args.convention,
+                          **extra)
+    except ParamError as err:
+        field, _, problem = str(err).partition(": ")
+        parser.error(f"{_FLAGS.get(field, field)}: {problem}")
+
+
+def _out_json(parser: argparse.ArgumentParser, raw: str, name: str) -> Path:
+    """--out: a path ending in .json is the main JSON itself; anything else is a directory."""
+    path = Path(raw)
+    if raw.endswith(("/", "\\")) or path.is_dir() or path.suffix.lower() != ".json":
+        if path.exists() and not path.is_dir():
+            parser.error(f"--out {raw}: exists and is not a directory; give a directory or a "
+                         "path ending in .json")
+        return path / name
+    return path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = EvalConfig()
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m evaluation", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_eval_options(parser)
     parser.add_argument("--pred", type=Path, required=True,
-                        help="Scalabel frames with scored labels, or COCO results + images map")
-    parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
+                        help="Scalabel frames with scored labels, or COCO results (a list, or "
+                             "wrapped with images and categories)")
+    parser.add_argument("--out", required=True,
+                        help="output directory, or the metrics .json (the rest next to it)")
     parser.add_argument("--report-score", type=float, default=defaults.report_score,
-                        help="report.md's recall table counts detections scoring at least this")
+                        help="report.md's recall table counts detections scoring at least "
+                             "this, in [0, 1]")
     parser.add_argument("--report-small-height", type=float,
                         default=defaults.report_small_height,
                         help="report.md's recall table splits boxes at this height (pixels)")
     parser.add_argument("--baseline", type=Path, help="another run's metrics JSON to compare to")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.cfg = _config(parser, args, report_score=args.report_score,
+                       report_small_height=args.report_small_height)
+    args.out = _out_json(parser, args.out, "metrics.json")
+    return args
 
 
 def parse_compare_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m evaluation compare",
-                                     description="Paired bootstrap comparison of several runs "
-                                                 "on the same ground truth.")
+    parser = _Parser(prog="python -m evaluation compare",
+                     description="Paired bootstrap comparison of several runs on the same ground "
+                                 "truth (formats: python -m evaluation --help).")
     _add_eval_options(parser)
     parser.add_argument("--pred", type=Path, action="append", required=True,
                         help="a run's predictions (repeat; the first is the reference of Δ)")
@@ -89,7 +170,8 @@ def parse_compare_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bootstrap", type=int, default=2000, help="replicates")
     parser.add_argument("--ci", type=float, default=0.95, help="interval coverage, in (0, 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the image draws")
-    parser.add_argument("--out", type=Path, required=True, help="directory for compare.json/.md")
+    parser.add_argument("--out", required=True,
+                        help="output directory, or the compare .json (the rest next to it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.names is None:
@@ -105,19 +187,9 @@ def parse_compare_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--ci must be between 0 and 1 (exclusive), got {args.ci}")
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {args.out} exists and is not a directory")
+    args.cfg = _config(parser, args)
+    args.out = _out_json(parser, args.out, "compare.json")
     return args
-
-
-def _load_gt(path: Path, classes: list[str]) -> IngestResult:
-    # imported here so that `evaluation` itself does not depend on the data package
-    from data.bdd100k import frames_to_tables, load_frames
-
-    frames = load_frames(path)
-    if not frames:
-        raise EvalInputError(f"{path}: no frames")
-    return frames_to_tables(frames, {c: c for c in classes}, split="val", source=str(path))
 
 
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
@@ -149,6 +221,11 @@ def read_baseline(path: Path) -> dict:
     return baseline
 
 
+def _read_predictions(path: Path, truth, args: argparse.Namespace) -> tuple:
+    return load_predictions(path, convention=args.cfg.convention, gt_images=truth.image_names,
+                            gt_categories=truth.category_names, category_ids=args.category_ids)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
@@ -156,33 +233,29 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["gap"]:
         return gap_main(argv[1:])
     args = parse_args(argv)
-    cfg = _config(args, report_score=args.report_score,
-                  report_small_height=args.report_small_height)
+    cfg = args.cfg
     try:
-        if args.out.is_dir():
-            raise EvalInputError(f"--out {args.out}: is a directory; name the metrics JSON to "
-                                 f"write, e.g. {args.out / 'metrics.json'}")
         baseline = None if args.baseline is None else read_baseline(args.baseline)
-        ground_truth = _load_gt(args.gt, cfg.classes)
-        # no known_images: evaluate() counts predictions of frames absent from GT itself
-        predictions, read_report = load_predictions(args.pred, convention=cfg.convention)
-        skipped = {"ground_truth": skip_record(str(args.gt),
-                                               ground_truth.report.get("skipped", {})),
+        truth = load_ground_truth(args.gt, cfg.classes, cfg.convention)
+        predictions, read_report = _read_predictions(args.pred, truth, args)
+        skipped = {"ground_truth": skip_record(str(args.gt), truth.report.get("skipped", {})),
                    "predictions": skip_record(str(args.pred), read_report["skipped"])}
-        result, report = run_evaluation(ground_truth.images, ground_truth.objects, predictions,
-                                        cfg, args.out.parent, baseline=baseline,
-                                        skipped=skipped, metrics_name=args.out.name)
+        result, report = run_evaluation(truth.images, truth.objects, predictions, cfg,
+                                        args.out.parent, baseline=baseline, skipped=skipped,
+                                        metrics_name=args.out.name)
     except (UserError, OSError) as err:  # OSError: the file system (permissions, disk full)
         print(f"evaluation: error: {err}", file=sys.stderr)
         return 2
-    gt_skips = {k: v["count"] for k, v in ground_truth.report.get("skipped", {}).items()}
-    print(f"GT {args.gt}: {len(ground_truth.images)} frames; skipped {gt_skips or 'none'}",
-          file=sys.stderr)
-    print(f"predictions {args.pred}: {read_report['n_boxes_read']} boxes "
-          f"({read_report['format']}); skipped {read_report['skipped']}; "
-          f"{result.metrics['unmatched_prediction_frames']} frame(s) not in GT "
-          f"({result.metrics['n_predictions_unmatched_frames']} boxes, not scored)",
-          file=sys.stderr)
+    gt_skips = {k: v["count"] for k, v in truth.report.get("skipped", {}).items()}
+    print(f"GT {args.gt} ({truth.format}): {len(truth.images)} frames; skipped "
+          f"{gt_skips or 'none'}", file=sys.stderr)
+    coverage = result.metrics["coverage"]
+    print(f"predictions {args.pred} ({read_report['format']}): {read_report['n_boxes_read']} "
+          f"boxes in {coverage['prediction_frames']} frames, {coverage['matched_by_name']} "
+          f"matched by name, {coverage['matched_by_stem']} by name without directory and "
+          "extension", file=sys.stderr)
+    for warning in coverage_warnings(coverage):
+        print(f"evaluation: warning: {args.pred}: {warning}", file=sys.stderr)
     print(report)
     return 0
 
@@ -190,33 +263,48 @@ def main(argv: list[str] | None = None) -> int:
 def compare_main(argv: list[str]) -> int:
     # imported here: numba's start-up is not needed by the plain evaluation
     from evaluation.bootstrap import bootstrap_buckets
-    from evaluation.compare import compare, compare_json, forest_rows, render_compare
+    from evaluation.compare import (
+        compare,
+        compare_json,
+        coverage_difference,
+        forest_rows,
+        render_compare,
+    )
     from evaluation.figures import forest_figure
 
     args = parse_compare_args(argv)
-    cfg = _config(args)
+    cfg = args.cfg
     try:
-        ground_truth = _load_gt(args.gt, cfg.classes)
-        predictions = []
+        truth = load_ground_truth(args.gt, cfg.classes, cfg.convention)
+        coverages = []
         for path in args.pred:
-            table, read_report = load_predictions(path, convention=cfg.convention)
-            print(f"predictions {path}: {read_report['n_boxes_read']} boxes "
-                  f"({read_report['format']}); skipped {read_report['skipped']}",
+            table, read_report = _read_predictions(path, truth, args)
+            coverage = check_coverage(truth.images, table, cfg.classes, str(path))
+            print(f"predictions {path} ({read_report['format']}): "
+                  f"{read_report['n_boxes_read']} boxes; skipped {read_report['skipped']}",
                   file=sys.stderr)
-            predictions.append(table)
-        samples = bootstrap_buckets(ground_truth.images, ground_truth.objects, predictions, cfg,
+            for warning in coverage_warnings(coverage.record):
+                print(f"evaluation compare: warning: {path}: {warning}", file=sys.stderr)
+            coverages.append(coverage)
+        difference = coverage_difference(args.names, coverages)
+        if difference is not None:
+            raise EvalInputError(difference)
+        samples = bootstrap_buckets(truth.images, truth.objects,
+                                    [c.predictions for c in coverages], cfg,
                                     n_boot=args.bootstrap, seed=args.seed,
                                     progress=not args.quiet)
+        result = compare(args.names, samples, args.bootstrap, args.ci)
+        result["coverage"] = {n: c.record for n, c in zip(args.names, coverages, strict=True)}
+        out_dir = args.out.parent
+        forest_figure(forest_rows(result), args.names,
+                      f"Δ mAP50 against {args.names[0]} ({100 * args.ci:g} % paired interval)",
+                      out_dir / "forest.png")
+        report = render_compare(result) + "\n![Δ mAP50 with its interval](forest.png)\n"
+        atomic_write_text(args.out, compare_json(result))
+        atomic_write_text(out_dir / "compare.md", report)
     except (UserError, OSError) as err:  # OSError: the file system (permissions, disk full)
         print(f"evaluation compare: error: {err}", file=sys.stderr)
         return 2
-    result = compare(args.names, samples, args.bootstrap, args.ci)
-    forest_figure(forest_rows(result), args.names,
-                  f"Δ mAP50 against {args.names[0]} ({100 * args.ci:g} % paired interval)",
-                  args.out / "forest.png")
-    report = render_compare(result) + "\n![Δ mAP50 with its interval](forest.png)\n"
-    atomic_write_text(args.out / "compare.json", compare_json(result))
-    atomic_write_text(args.out / "compare.md", report)
     print(report)
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from evaluation.bootstrap import BucketSamples
+from evaluation.coverage import Coverage
 from evaluation.intervals import delta_summary, finite_or_none, percentile_interval, verdict
 
 METRICS = ("map50", "map50_95")
@@ -47,6 +48,23 @@ def _interval(entry: dict, signed: bool = False) -> str:
             f"{_fmt(entry['hi'], signed)}]")
 
 
+def _coverage_lines(coverage: dict) -> list[str]:
+    """compare.md's account of what each run's file covers (compare refuses runs that cover
+    different GT frames, so any gap here is the same for every run that lists its frames)."""
+    lines = []
+    for name, record in coverage.items():
+        missing = record["gt_frames_without_entry"]
+        frames = ("a COCO results list: which GT frames it covers cannot be checked"
+                  if missing is None else f"{record['gt_frames'] - missing} of the "
+                  f"{record['gt_frames']} GT frames listed")
+        lines.append(f"- `{name}`: {frames}; {record['matched_by_stem']} matched by the name "
+                     f"without directory and extension; {record['prediction_frames_not_in_gt']} "
+                     "prediction frames not in the GT; classes not evaluated: "
+                     f"{', '.join(record['classes_not_evaluated']) or 'none'}.")
+    return ["Coverage (frames without an entry are scored as frames without detections):", "",
+            *lines, ""] if lines else []
+
+
 def render_compare(result: dict) -> str:
     """compare.md: one table per metric, a row per bucket, verdicts from the paired CI."""
     names, ci = result["names"], result["ci"]
@@ -57,6 +75,7 @@ def render_compare(result: dict) -> str:
              f"that same draw, so Δ (each run minus `{names[0]}`) is paired image by image. "
              f"Verdict: better / worse when the {pct} interval of Δ excludes 0, else no "
              "evidence. P(Δ>0) is the share of replicates in which the run is ahead.", ""]
+    lines += _coverage_lines(result.get("coverage", {}))
     for metric, title in (("map50", "mAP50"), ("map50_95", "mAP50:95")):
         header = ["bucket", "images", *(f"{n} {title}" for n in names)]
         align = ["---", "---:", *("---:" for _ in names)]
@@ -87,3 +106,26 @@ def forest_rows(result: dict) -> list[dict]:
     return [{"bucket": key, "arm": name, **{k: entry["delta_map50"][name][k]
                                              for k in ("value", "lo", "hi")}}
             for key, entry in result["buckets"].items() for name in result["names"][1:]]
+
+
+def coverage_difference(names: list[str], coverages: list[Coverage]) -> str | None:
+    """Why a Δ between these runs would not compare like with like (different GT frames
+    covered, a class spelt differently), or None."""
+    first = coverages[0]
+    for name, other in zip(names[1:], coverages[1:], strict=True):
+        if first.covered is not None and other.covered is not None \
+                and other.covered != first.covered:
+            pairs = [(names[0], first, other), (name, other, first)]
+            gaps = [f"{n!r} lists {len(c.covered)} of them" + (
+                f" ({len(c.covered - o.covered)} the other does not, e.g. "
+                f"{sorted(c.covered - o.covered)[0]!r})" if c.covered - o.covered else "")
+                for n, c, o in pairs]
+            return (f"runs {names[0]!r} and {name!r} cover different GT frames (of "
+                    f"{first.record['gt_frames']}, {'; '.join(gaps)}): a Δ between them would "
+                    "compare different frames; give every run the same frames")
+        if other.near_misses != first.near_misses:
+            spelt = {n: c.near_misses for n, c in ((names[0], first), (name, other))}
+            return (f"runs {names[0]!r} and {name!r} spell evaluated classes differently "
+                    f"(classes that differ from an evaluated one only in case: {spelt}): "
+                    "a Δ would compare a class against nothing; fix the class names")
+    return None

@@ -66,7 +66,9 @@ def _check_boxes(table: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _image_index(images: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
-    """Images sorted by image_id: COCO's image order, which breaks score ties across images."""
+    """Images in COCO's order, which breaks score ties across images: by image_id, or by the
+    `coco_order` column when the images come from a COCO file (its ascending ids,
+    evaluation/coco.py)."""
     _require_columns(images, ["image_id", "n_occluded_vehicles"], "images")
     if images["image_id"].isna().any():
         raise EvalInputError("images table: an image_id is missing")
@@ -74,7 +76,8 @@ def _image_index(images: pd.DataFrame) -> tuple[pd.Index, pd.DataFrame]:
     if len(duplicated):
         raise EvalInputError(f"images table: duplicated image_id {duplicated.iloc[0]!r} "
                              f"({len(duplicated)} duplicate(s))")
-    table = images.sort_values("image_id", kind="stable").reset_index(drop=True)
+    order = "coco_order" if "coco_order" in images else "image_id"
+    table = images.sort_values(order, kind="stable").reset_index(drop=True)
     occluded = pd.to_numeric(table["n_occluded_vehicles"], errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan)
     _first_bad(table, ~(occluded >= 0), "images table", "n_occluded_vehicles missing or < 0")

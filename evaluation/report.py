@@ -64,6 +64,9 @@ def render_report(metrics: dict, cfg: EvalConfig | None = None,
                   "image.", ""]
     lines += [f"{metrics.get('n_images', 0)} images, {metrics.get('n_gt', 0)} ground-truth boxes, "
               f"{metrics.get('n_predictions', 0)} scored predictions.", ""]
+    warnings = coverage_warnings(metrics.get("coverage", {}))
+    if warnings:
+        lines += [f"**Coverage:** {'; '.join(warnings)} (see Coverage below).", ""]
     if baseline is not None:
         lines += ["| bucket | baseline | this run | Δ |", "|---|---:|---:|---:|"]
         for label, value, _ in _rows(metrics):
@@ -82,8 +85,64 @@ def render_report(metrics: dict, cfg: EvalConfig | None = None,
     return "\n".join(lines) + "\n"
 
 
-def render_skipped(skipped: dict) -> str:
-    """report.md's account of the input left out, so no figure is read as covering all of it."""
+def coverage_warnings(coverage: dict) -> list[str]:
+    """What the predictions miss or add (evaluation/coverage.py), one phrase each; [] when they
+    cover every GT frame with evaluated classes only. report.md's top line and the CLI's
+    stderr say the same."""
+    warnings = []
+    missing = coverage.get("gt_frames_without_entry")
+    if missing:
+        examples = ", ".join(coverage["gt_frames_without_entry_examples"])
+        warnings.append(f"{missing} of {coverage['gt_frames']} GT frames have no entry in the "
+                        f"predictions (e.g. {examples}; scored as frames without detections)")
+    if coverage.get("prediction_frames_not_in_gt"):
+        warnings.append(f"{coverage['prediction_frames_not_in_gt']} prediction frames match no "
+                        "GT frame (not scored)")
+    near = coverage.get("near_misses", {})
+    not_evaluated = [f"{name} {coverage['predicted_classes'][name]}"
+                     + (f" (differs from {near[name]!r} only in case)" if name in near else "")
+                     for name in coverage.get("classes_not_evaluated", [])]
+    if not_evaluated:
+        warnings.append(f"predicted classes not evaluated (boxes not scored): "
+                        f"{', '.join(not_evaluated)}")
+    return warnings
+
+
+def render_coverage(coverage: dict) -> str:
+    """report.md's account of how the prediction frames met the GT frames."""
+    c = coverage
+    paragraphs = [
+        f"{c['matched_by_name'] + c['matched_by_stem']} of the {c['prediction_frames']} "
+        f"prediction frames match a GT frame ({c['matched_by_name']} by name, "
+        f"{c['matched_by_stem']} by the name without directory and extension); "
+        f"{c['prediction_frames_not_in_gt']} match none (not scored)."]
+    missing = c["gt_frames_without_entry"]
+    if missing is None:
+        paragraphs.append(
+            f"The predictions are a COCO results list, which has entries only for frames with "
+            f"detections: {c['gt_frames_without_detections']} of the {c['gt_frames']} GT frames "
+            "have none, scored as frames without detections (whether the detector saw them, the "
+            "file cannot tell).")
+    elif missing:
+        paragraphs.append(
+            f"**{missing} of the {c['gt_frames']} GT frames have no entry in the predictions** "
+            f"(e.g. {', '.join(c['gt_frames_without_entry_examples'])}): they are scored as "
+            "frames without detections, as pycocotools scores them. A frame listed with no "
+            "labels is the detector's answer; a frame not listed is missing from the file.")
+    else:
+        paragraphs.append(f"Every one of the {c['gt_frames']} GT frames has an entry in the "
+                          f"predictions ({c['gt_frames_without_detections']} without "
+                          "detections).")
+    classes = ", ".join(f"{name} {n}" for name, n in c["predicted_classes"].items())
+    paragraphs.append(f"Predicted boxes per class in the matched frames: {classes or 'none'}"
+                      + (f"; not evaluated (not scored): {', '.join(c['classes_not_evaluated'])}"
+                         if c["classes_not_evaluated"] else "") + ".")
+    return "\n## Coverage\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def render_skipped(skipped: dict, gt_frames_without_entry: int | None = 0) -> str:
+    """report.md's account of the input left out, so no figure is read as covering all of it;
+    GT frames the predictions do not list are not input left out, but are named here too."""
     lines = []
     for part, record in skipped.items():
         for reason, entry in record["reasons"].items():
@@ -91,6 +150,9 @@ def render_skipped(skipped: dict) -> str:
                 example = (entry.get("examples") or [{}])[0].get("detail", "")
                 lines.append(f"| {part} | {reason} | {entry['count']} | {example} |")
     if not lines:
+        if gt_frames_without_entry:
+            return (f"\nNo input was skipped, but {gt_frames_without_entry} GT frames have no "
+                    "entry in the predictions (see Coverage).\n")
         return "\nNo input was skipped.\n"
     return "\n".join(["", "## Skipped input (not evaluated)", "",
                       f"Source: {', '.join(r['source'] for r in skipped.values())}.", "",

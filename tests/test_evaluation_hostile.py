@@ -36,8 +36,8 @@ def prediction(x1: str = "10", score: str = "0.9") -> str:
      + "4" * 400 + "]}]", "result #0: 'bbox' must be [x, y, w, h] numbers"),
     (prediction() + " []", "invalid JSON at line 1: text after the JSON value"),
     ('{"images": [{"id": ' + "1" * 400 + ', "file_name": "a.jpg"}], "annotations": []}',
-     "'images' entry {'id': <integer of 400 digits>, 'file_name': 'a.jpg'} needs an integer or "
-     "string 'id' and a string 'file_name'"),
+     "'images' #0: needs an integer or string 'id' and a non-empty string 'file_name', got "
+     "{'id': <integer of 400 digits>, 'file_name': 'a.jpg'}"),
 ])
 def test_prediction_decoder_limits_are_one_error(tmp_path: Path, text: str, error: str) -> None:
     path = tmp_path / "pred.json"

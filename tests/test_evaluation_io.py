@@ -299,13 +299,29 @@ def test_cli_on_the_fixture_with_a_baseline(mot, tmp_path, capsys):
             str(MOT / "bbox_predictions.json"), "--out", str(out)]
     assert cli(args) == 0
     metrics = json.loads(out.read_text())
+    pred_file = str(MOT / "bbox_predictions.json")
+    not_evaluated = {"bicycle": 117, "bus": 96, "motorcycle": 108, "pedestrian": 709,
+                     "rider": 152, "train": 108}
     assert metrics.pop("skipped") == {
         "ground_truth": {"source": str(MOT / "track_sample_anns.json"), "total": 0,
                          "reasons": {}},
-        "predictions": {"source": str(MOT / "bbox_predictions.json"), "total": 0,
-                        "reasons": {"no_box2d": {"count": 0}}}}
+        "predictions": {"source": pred_file, "total": 1290, "reasons": {
+            "class_not_evaluated": {"count": 1290, "examples": [
+                {"file": pred_file, "line": None, "detail": f"{name!r}: {n} boxes"}
+                for name, n in list(not_evaluated.items())[:5]]},
+            "no_box2d": {"count": 0}}}}
+    assert metrics.pop("coverage") == {
+        "gt_frames": 202, "prediction_frames": 202, "prediction_frames_listed": True,
+        "matched_by_name": 202, "matched_by_stem": 0, "prediction_frames_not_in_gt": 0,
+        "gt_frames_without_entry": 0, "gt_frames_without_entry_examples": [],
+        "gt_frames_without_detections": 0,
+        "predicted_classes": {**not_evaluated, "car": 3693, "truck": 389},
+        "classes_not_evaluated": sorted(not_evaluated), "near_misses": {}}
     assert metrics == evaluate(images, gt, preds, EvalConfig()).metrics
-    assert "\nNo input was skipped.\n" in (out.parent / "report.md").read_text()
+    report = (out.parent / "report.md").read_text()
+    assert "| predictions | class_not_evaluated | 1290 | 'bicycle': 117 boxes |" in report
+    assert "Every one of the 202 GT frames has an entry in the predictions (0 without " \
+           "detections)." in report
     baseline = tmp_path / "base.json"
     baseline.write_text(json.dumps({**metrics, "map50": metrics["map50"] - 0.1}))
     assert cli([*args, "--baseline", str(baseline), "--convention", "bdd"]) == 0
@@ -339,7 +355,7 @@ def test_cli_legacy_gt_buckets_and_errors(tmp_path, capsys):
     assert "'score' missing" in capsys.readouterr().err
 
 
-def test_cli_bad_baseline_and_out_directory_are_one_line_errors(tmp_path, capsys):
+def test_cli_bad_baseline_is_a_one_line_error(tmp_path, capsys):
     """Each: exit 2 and one stderr line naming the file; nothing is written."""
     out = tmp_path / "run" / "metrics.json"
     args = ["--gt", str(LEGACY), "--pred", str(MOT / "bbox_predictions.json")]
@@ -354,9 +370,6 @@ def test_cli_bad_baseline_and_out_directory_are_one_line_errors(tmp_path, capsys
         ([*args, "--out", str(out), "--baseline", str(listed)],
          f"evaluation: error: {listed}: baseline metrics file holds a JSON array, expected an "
          "object like metrics.json"),
-        ([*args, "--out", str(tmp_path)],
-         f"evaluation: error: --out {tmp_path}: is a directory; name the metrics JSON to "
-         f"write, e.g. {tmp_path / 'metrics.json'}"),
     ]
     for argv, message in cases:
         capsys.readouterr()
