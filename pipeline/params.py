@@ -130,9 +130,9 @@ class StudyParams:
     """`study:` in params.yaml: the grid `python -m pipeline.study` runs as DVC experiments."""
 
     translators: list[str] = field(
-        default_factory=lambda: ["none", "cyclegan", "cut"])  # first = baseline
+        default_factory=lambda: ["none", "cyclegan", "cut", "fda"])  # first = baseline
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds (`seed`)
-    oracle: bool = False  # + dataset.train_on=bdd100k (translator none) per seed: in-domain
+    oracle: bool = True  # + dataset.train_on=bdd100k (translator none) per seed: in-domain
     # + translator ideal per seed: the perfect appearance translator (sample world only); its
     # Δ is the headroom, and each translator's share of it is reported
     ideal: bool = True
