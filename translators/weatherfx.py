@@ -1,8 +1,8 @@
 """Physics-style baseline: albumentations' RandomFog / RandomRain plus an overcast colour grade.
 
 No learning: `fit` only records which weather this instance serves (the `weather` field, or
-else the name of the `out` directory, as the pipeline trains into
-outputs/translator_train/<weather>). Every frame gets its own albumentations seed drawn
+else the weather the pipeline passes, else the name of the `out` directory, as in
+outputs/translators/<weather>). Every frame gets its own albumentations seed drawn
 from the global torch RNG (which the pipeline seeds), so a run is reproducible frame by frame.
 """
 
