@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # the graph's stages call `python`, `dvc` runs them: both must be the venv's
 RUN := PATH="$(BIN):$$PATH" YOLO_CONFIG_DIR="$(CURDIR)/.yolo"
 
-.PHONY: setup demo study test lint clean
+.PHONY: setup demo study test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ study: setup
 
 test: setup
 	$(RUN) pytest -q
+
+# the suite without the end-to-end tests that train real models for minutes (@pytest.mark.slow)
+test-fast: setup
+	$(RUN) pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """`python -m data ingest --format F --root PATH [--labels FILE] [--split S] --out DIR`.
 
 Reads one dataset with the default class map, writes the manifest to --out and prints a
-one-paragraph summary of its report. Bad input exits with status 2 and a one-line error.
+one-paragraph summary of its report. Bad input exits with status 2 and a one-line error; so does
+a dataset of which no image is kept (a wrong --root, most often), unless --allow-empty.
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ def ingest(args: argparse.Namespace) -> IngestResult:
                         allow_outside_root=allow)
 
 
+def check_not_empty(report: dict) -> None:
+    """A manifest of no image is an error: it names the commonest skip and one example."""
+    if report["images_kept"]:
+        return
+    skipped = report.get("skipped", {})
+    if not skipped:
+        raise BadInputError(f"{report['dataset']}: kept 0 images ({report['files_read']} "
+                            "label file(s) read, no frame in them); check the dataset paths, "
+                            "or pass --allow-empty to write an empty manifest")
+    reason, entry = max(skipped.items(), key=lambda item: item[1]["count"])
+    example = entry["examples"][0] if entry.get("examples") else {}
+    raise BadInputError(f"{report['dataset']}: kept 0 images, {report['skipped_total']} skipped "
+                        f"({reason} {entry['count']}, e.g. {example.get('detail', '?')}); check "
+                        "--root, or pass --allow-empty to write an empty manifest")
+
+
 def summary(report: dict, out: Path) -> str:
     """One paragraph: what was read, kept, skipped (by reason), clipped and dropped."""
     per_class = ", ".join(f"{k}: {v}" for k, v in report.get("objects_per_class", {}).items())
@@ -69,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     cmd.add_argument("--textgt-root", type=Path, help="vkitti2 textgt tree, if separate")
     cmd.add_argument("--allow-symlinks-outside-root", action="store_true",
                      help="follow symlinks in the dataset tree that lead outside --root")
+    cmd.add_argument("--allow-empty", action="store_true",
+                     help="write the manifest even if no image is kept (default: exit 2)")
     cmd.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     try:
         result = ingest(args)
+        if not args.allow_empty:
+            check_not_empty(result.report)
         write_manifest(result, args.out)
     except (UserError, OSError) as err:  # OSError: the file system (disk full, permissions)
         print(f"error: {err}".replace("\n", " "), file=sys.stderr)

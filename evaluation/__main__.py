@@ -344,6 +344,7 @@ def gap_main(argv: list[str]) -> int:
         extract_features,
         frame_paths,
         gap_scores,
+        gap_warnings,
         load_extractor,
         load_torchvision_extractor,
     )
@@ -377,6 +378,8 @@ def gap_main(argv: list[str]) -> int:
             print(f"evaluation gap: skipped {len(feats.skipped)} unreadable frame(s) of --{name}, "
                   f"e.g. {feats.skipped[0]}", file=sys.stderr)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    for warning in gap_warnings(extractor, {f"--{n}": len(f.paths) for n, (_, f) in sets.items()}):
+        print(f"evaluation gap: warning: {warning}", file=sys.stderr)
     kid_sd = "" if scores["kid_sd"] is None else f" ± {scores['kid_sd']:.4g}"
     print(f"FD {scores['fd']:.4f}  KID {scores['kid']:.4g}{kid_sd}  "
           f"({len(sets['a'][1].paths)} vs {len(sets['b'][1].paths)} frames; {extractor.name})")

@@ -106,6 +106,29 @@ def gap_scores(a: np.ndarray, b: np.ndarray, cfg: GapConfig) -> dict[str, float 
     return {"fd": frechet_distance(*gaussian(a), *gaussian(b)), "kid": kid, "kid_sd": kid_sd}
 
 
+def gap_warnings(extractor: Extractor, frames: dict[str, int]) -> list[str]:
+    """What makes the two scores say little, one line each: an untrained extractor, and a set
+    (frames: its name -> frames read) too small for FD."""
+    warnings = []
+    if not extractor.trained:
+        warnings.append(f"{extractor.meta['model']} is an architecture yaml, not a trained "
+                        "checkpoint: its freshly initialised layers give features of ~1e-8 "
+                        "whatever the frame, so FD and KID come out ~0 and say nothing; give a "
+                        "trained detector, e.g. outputs/detector/model/best.pt")
+    # FD fits a Gaussian to each set's d features (d = the extractor's channels: 256 for the
+    # yolov5n / yolov8n SPPF). From n frames the covariance has rank n - 1 at most, so up to d
+    # frames it is singular and FD measures which frames were drawn, not the two domains; above
+    # d it still needs many more frames than d to settle (its bias shrinks as 1/n), so compare
+    # FDs only between sets of equal sizes. d is the count below which it means nothing.
+    short = {name: n for name, n in frames.items() if n <= extractor.channels}
+    if short:
+        counts = ", ".join(f"{name} {n}" for name, n in short.items())
+        warnings.append(f"FD needs more frames per set than the {extractor.channels} feature "
+                        f"dimensions, got {counts}: the covariance is singular and FD not "
+                        "meaningful (KID is unbiased at any count, but noisy with few frames)")
+    return warnings
+
+
 def share_closed(source: float, translated: float, floor: float) -> float | None:
     """(source − translated) / (source − floor): 0 = no closer than the untranslated frames,
     1 = as close as the target's own frames; None when the source is not farther than the floor
@@ -127,6 +150,7 @@ class Extractor:
     checkpoint_sha256: str = ""
     channels: int = 0
     meta: dict = field(default_factory=dict)
+    trained: bool = True  # False: built from an architecture yaml, its layers freshly initialised
 
 
 def file_sha256(path: Path) -> str:
@@ -195,7 +219,7 @@ def load_extractor(model: Path, device: str = "auto", hint: str = "") -> Extract
         channels = int(forward(torch.zeros(1, 3, STRIDE * 2, STRIDE * 2, device=dev)).shape[1])
     return Extractor(f"YOLO SPPF (layer {end}, {channels} channels, global mean pool)", forward,
                      dev, file_sha256(model) if model.is_file() else "", channels,
-                     {"model": str(model), "layer": end})
+                     {"model": str(model), "layer": end}, trained=model.suffix != ".yaml")
 
 
 def load_torchvision_extractor(arch: str, weights: Path, device: str = "auto") -> Extractor:

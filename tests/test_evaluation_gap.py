@@ -26,6 +26,7 @@ from evaluation.gap import (
     extract_features,
     frame_paths,
     frechet_distance,
+    gap_warnings,
     gaussian,
     input_size,
     kernel_inception_distance,
@@ -318,3 +319,40 @@ def test_cli_with_one_readable_frame_is_one_line_and_exit_2(checkpoint, frames, 
     assert proc.stderr.strip().splitlines()[-1] == (
         f"evaluation gap: error: --b {tmp_path / 'one'}: 1 readable frame(s); both scores need "
         "at least 2")
+
+
+def test_cli_warns_of_an_untrained_model_and_too_few_frames_for_fd(frames, tmp_path):
+    """The reporter's case: an architecture yaml on 2 + 2 frames gives FD 0 and KID 0; both
+    reasons are said, the scores are still written."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            shutil.copy(frames["bright" if name == "a" else "dark"] / f"0{i}.jpg",
+                        tmp_path / name / f"0{i}.jpg")
+    out = tmp_path / "gap.json"
+    proc = cli("--model", "yolov5n.yaml", "--a", str(tmp_path / "a"), "--b",
+               str(tmp_path / "b"), "--out", str(out), "--device", "cpu", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "warning" in line] == [
+        "evaluation gap: warning: yolov5n.yaml is an architecture yaml, not a trained "
+        "checkpoint: its freshly initialised layers give features of ~1e-8 whatever the frame, "
+        "so FD and KID come out ~0 and say nothing; give a trained detector, e.g. "
+        "outputs/detector/model/best.pt",
+        "evaluation gap: warning: FD needs more frames per set than the 256 feature dimensions, "
+        "got --a 2, --b 2: the covariance is singular and FD not meaningful (KID is unbiased at "
+        "any count, but noisy with few frames)"]
+    result = json.loads(out.read_text())
+    assert abs(result["fd"]) < 1e-12 and abs(result["kid"]) < 1e-12
+    assert proc.stdout.startswith("FD 0.0000  KID 0  (2 vs 2 frames;")
+
+
+def test_fd_frame_count_warning_starts_at_the_feature_dimensions(checkpoint):
+    """More frames than the SPPF's 256 channels per set: no warning; 256 (a singular
+    covariance): the warning names the set."""
+    extractor = load_extractor(checkpoint, "cpu")
+    assert extractor.channels == 256 and extractor.trained
+    assert gap_warnings(extractor, {"target": 257, "translated": 500}) == []
+    assert gap_warnings(extractor, {"target": 257, "translated": 256}) == [
+        "FD needs more frames per set than the 256 feature dimensions, got translated 256: the "
+        "covariance is singular and FD not meaningful (KID is unbiased at any count, but noisy "
+        "with few frames)"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from common.config import read_yaml_file
 from common.errors import UserError
 from detection import configure_ultralytics
 from detection.model_source import check_detector_model
+from pipeline.common import run_stage
 from pipeline.overrides import set_args
 from pipeline.params import load_params
+from pipeline.preset import main as preset_main
 from pipeline.preset import override_args, read_preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,3 +94,100 @@ def test_the_shared_encoder_gives_back_each_value_through_dvc(tmp_path):
     assert read_yaml_file(path) == values
     with pytest.raises(UserError, match=r"^detector.model: 'a b' has a space"):
         override_args({"detector.model": "a b"})
+
+
+# --------------------------------------------------------------------------- the command line
+
+BIN = Path(sys.executable).parent
+# one stage that records the param the presets below set
+SHOW_IMGSZ = """stages:
+  show:
+    cmd: python show.py
+    deps: [show.py]
+    params: [detector.imgsz]
+    outs: [imgsz.txt]
+"""
+SHOW_PY = """import yaml
+imgsz = yaml.safe_load(open("params.yaml"))["detector"]["imgsz"]
+open("imgsz.txt", "w").write(str(imgsz))
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(REPO), "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+@pytest.fixture
+def dvc_repo(tmp_path: Path) -> Path:
+    """A git + DVC repository with the project's params.yaml and one stage reading
+    detector.imgsz (params.yaml's default: 320)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "params.yaml", repo / "params.yaml")
+    (repo / "dvc.yaml").write_text(SHOW_IMGSZ)
+    (repo / "show.py").write_text(SHOW_PY)
+    (repo / "good.yaml").write_text("detector.imgsz: 416\n")
+    (repo / "bad.yaml").write_text("detector.imgsz: 0\n")
+    for command in (["git", "init", "-q"], [str(BIN / "dvc"), "init", "-q"],
+                    ["git", "add", "-A"], ["git", "commit", "-qm", "one stage"]):
+        subprocess.run(command, cwd=repo, env=_env(), check=True, capture_output=True)
+    return repo
+
+
+def _bash(repo: Path, line: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", line], cwd=repo, env=_env(), capture_output=True,
+                          text=True)
+
+
+def test_bad_preset_in_dvc_exp_run_substitution_fails_loudly(dvc_repo):
+    """The reporter's command: the expansion of a bad preset makes dvc refuse to run, where an
+    empty one would have run params.yaml's defaults."""
+    done = _bash(dvc_repo, f"{BIN / 'dvc'} exp run $({sys.executable} -m pipeline.preset "
+                           "bad.yaml)")
+    assert done.returncode == 254  # dvc's exit code for a bad command line
+    assert done.stderr.splitlines()[0] == ("error in stage preset: bad.yaml: detector.imgsz: "
+                                           "must be a whole number >= 1, got 0")
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ERROR: unrecognized arguments: --invalid-preset")
+    assert not (dvc_repo / "imgsz.txt").exists()  # nothing ran
+
+
+def test_run_flag_runs_the_experiment_with_the_preset(dvc_repo):
+    done = _bash(dvc_repo, f"{sys.executable} -m pipeline.preset good.yaml --run -- -n tiny")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "running: dvc exp run -S ++detector.imgsz=416 -n tiny")
+    assert (dvc_repo / "imgsz.txt").read_text() == "416"
+    assert "tiny" in _bash(dvc_repo, f"{BIN / 'dvc'} exp list --name-only").stdout.split()
+    # a bad preset under --run: one line, exit 2, dvc never started
+    done = _bash(dvc_repo, f"{sys.executable} -m pipeline.preset bad.yaml --run")
+    assert (done.returncode, done.stdout) == (2, "--invalid-preset\n")
+    assert done.stderr.strip().splitlines() == [
+        "error in stage preset: bad.yaml: detector.imgsz: must be a whole number >= 1, got 0"]
+
+
+def _preset_cli(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    """`python -m pipeline.preset ARGV` in this process: exit code, stdout, stderr."""
+    monkeypatch.setattr(sys, "argv", ["pipeline/preset.py", *argv])
+    with pytest.raises(SystemExit) as exited:
+        run_stage(preset_main)
+        sys.exit(0)
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def test_help_and_bad_flags(monkeypatch, capsys):
+    code, out, err = _preset_cli(monkeypatch, capsys, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith("usage: python -m pipeline.preset [-h] [--run] preset\n")
+    assert "python -m pipeline.preset presets/original_study.yaml --run" in out
+    code, out, err = _preset_cli(monkeypatch, capsys)
+    assert (code, out) == (2, "--invalid-preset\n")
+    assert err.strip().splitlines()[-1] == (
+        "python -m pipeline.preset: error: the following arguments are required: preset")
+    code, out, err = _preset_cli(monkeypatch, capsys, str(PRESET), "--", "-n", "x")
+    assert (code, out) == (2, "--invalid-preset\n")
+    assert err.strip().splitlines() == [
+        "error in stage preset: arguments after -- (-n x) are for dvc exp run: add --run"]

@@ -172,3 +172,22 @@ def test_weatherfx_weather_field_and_errors(tmp_path):
     with pytest.raises(ValueError, match="translators.weatherfx.fog"):
         WeatherEffects().fit([], [], tmp_path / "fog", bad)
     assert np.isclose(WeatherEffectsConfig().rain.brightness_coefficient, 0.8)
+
+
+def test_weatherfx_cli_with_an_output_dir_not_named_after_a_weather(tmp_path, capsys):
+    """`python -m translators train --translator weatherfx`: one line and exit 2, no traceback;
+    naming the directory after the weather, or --set weather=, is what it asks for."""
+    from translators.__main__ import main as cli
+
+    args = ["train", "--translator", "weatherfx", "--source", str(KITTI), "--target", str(KITTI)]
+    assert cli([*args, "--out", str(tmp_path / "model")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: weatherfx: weather 'model' (from the name of the output directory "
+        f"{tmp_path / 'model'}) is not one of fog, rain, overcast; name the output directory "
+        "after the weather or set translators.weatherfx.weather (python -m translators: "
+        "--set weather=fog)\n")
+    assert not (tmp_path / "model").exists()
+    assert cli([*args, "--out", str(tmp_path / "model"), "--set", "weather=fog"]) == 0
+    assert cli([*args, "--out", str(tmp_path / "rain")]) == 0
+    assert [json.loads((tmp_path / name / "config.json").read_text())["weather"]
+            for name in ("model", "rain")] == ["fog", "rain"]

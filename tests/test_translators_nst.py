@@ -78,6 +78,29 @@ def test_offline_imagenet_without_the_file_is_a_clear_error(tmp_path, monkeypatc
         NeuralStyleTransfer().fit(FRAMES, FRAMES, tmp_path / "fog", NSTConfig())
 
 
+def test_nst_cli_without_the_vgg_file_says_which_file_to_put_where(tmp_path, monkeypatch,
+                                                                   capsys):
+    """`python -m translators train --translator nst`: one line and exit 2, no traceback."""
+    from translators.__main__ import main as cli
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    args = ["train", "--translator", "nst", "--source", str(KITTI / "training" / "image_2"),
+            "--target", str(KITTI / "training" / "image_2"), "--out", str(tmp_path / "fog")]
+    assert cli(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: VGG19 ImageNet weights not found at {hub / CHECKPOINT_NAME} and nothing is "
+        f"downloaded at run time. Put the file {CHECKPOINT_NAME} (from "
+        f"https://download.pytorch.org/models/{CHECKPOINT_NAME}) in {hub} (= "
+        f"$TORCH_HOME/hub/checkpoints; TORCH_HOME={tmp_path / 'torch_home'}), or set "
+        "translators.nst.weights (python -m translators: --set weights=FILE) to a local VGG19 "
+        "state-dict file.\n")
+    assert cli([*args, "--set", f"weights={tmp_path / 'vgg.pth'}"]) == 2
+    assert capsys.readouterr().err == (f"error: VGG19 state-dict file {tmp_path / 'vgg.pth'} "
+                                       "(translators.nst.weights) does not exist\n")
+    assert not (tmp_path / "fog").exists()
+
+
 def test_imagenet_file_in_the_hub_cache_and_local_state_dict_load(tmp_path, monkeypatch):
     """A full torchvision-style vgg19 state dict, found in the hub cache or given by path."""
     reference = VGGFeatures(SHALLOW, weights="random")

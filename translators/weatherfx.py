@@ -1,8 +1,8 @@
 """Physics-style baseline: albumentations' RandomFog / RandomRain plus an overcast colour grade.
 
 No learning: `fit` only records which weather this instance serves (the `weather` field, or
-else the name of the `out` directory, as the pipeline trains into
-outputs/translator_train/<weather>). Every frame gets its own albumentations seed drawn
+else the weather the pipeline passes, else the name of the `out` directory, as in
+outputs/translators/<weather>). Every frame gets its own albumentations seed drawn
 from the global torch RNG (which the pipeline seeds), so a run is reproducible frame by frame.
 """
 
@@ -23,7 +23,7 @@ from common.weathers import WEATHERS
 from translators.io import read_config
 
 
-class UnknownWeatherError(ValueError):
+class UnknownWeatherError(UserError):
     """The weather to imitate is not one of fog, rain, overcast."""
 
 
@@ -179,10 +179,12 @@ class WeatherEffects:
         cfg = cfg if cfg is not None else WeatherEffectsConfig()
         weather = cfg.weather or weather or Path(out).name
         if weather not in WEATHERS:
-            origin = "translators.weatherfx.weather" if cfg.weather else f"the fit directory {out}"
+            origin = ("translators.weatherfx.weather" if cfg.weather else
+                      f"the name of the output directory {out}")
             raise UnknownWeatherError(
-                f"weatherfx: weather {weather!r} (from {origin}) is not one of {WEATHERS}; "
-                "set translators.weatherfx.weather or fit into a directory named by the weather"
+                f"weatherfx: weather {weather!r} (from {origin}) is not one of "
+                f"{', '.join(WEATHERS)}; name the output directory after the weather or set "
+                "translators.weatherfx.weather (python -m translators: --set weather=fog)"
             )
         build_effect(weather, cfg)  # bad parameters fail at fit, not at translate time
         atomic_write_json(

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.errors import UserError
+from common.errors import MissingInputError, UserError
 
 # torchvision's VGG19 ("E"): conv output channels per block; max-pool after each block.
 _BLOCKS: list[list[int]] = [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4]
@@ -25,7 +25,7 @@ CHECKPOINT_NAME = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K
 RANDOM_INIT_SEED = 0  # `random` weights are a fixed function, like a weight file
 
 
-class VGGWeightsNotFoundError(FileNotFoundError):
+class VGGWeightsNotFoundError(MissingInputError):
     """The VGG19 weights file is not on disk (and we never download at run time)."""
 
 
@@ -85,7 +85,8 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
             f"VGG19 ImageNet weights not found at {path} and nothing is downloaded at run "
             f"time. Put the file {CHECKPOINT_NAME} (from {weights.url}) in {path.parent} "
             f"(= $TORCH_HOME/hub/checkpoints; {torch_home}), or set "
-            "translators.nst.weights to the path of a local VGG19 state-dict file."
+            "translators.nst.weights (python -m translators: --set weights=FILE) to a local "
+            "VGG19 state-dict file."
         )
     # The file is in the hub cache, so torchvision loads it without any network access.
     return weights.get_state_dict(progress=False, check_hash=True)
