@@ -1,10 +1,8 @@
-import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from tiny_repo import make_repo, out_hashes, run
+from tiny_repo import make_repo
 
 # Sleeping, not spinning, OpenMP threads: pytest and the subprocesses it starts share the cores,
 # where spinning threads stall each other (pipeline/__init__.py explains the stages' choice).
@@ -34,17 +32,3 @@ def repo(tmp_path_factory) -> Path:
     """A fresh tiny repository (tests/tiny_repo.py), nothing run yet: one per test module."""
     return make_repo(tmp_path_factory.mktemp("tiny") / "repo")
 
-
-@pytest.fixture(scope="session")
-def first_run(tmp_path_factory) -> SimpleNamespace:
-    """A tiny repository after its first `dvc repro`, run once for the session.
-
-    root: the repository, which tests/test_pipeline_e2e.py goes on using (and changing);
-    out: what that `dvc repro` printed; outs: each stage's out hashes (dvc.lock); metrics:
-    outputs/eval/metrics.json. The last three are copies taken right after the run, the
-    reference an interrupted run is compared with (tests/test_pipeline_faults.py).
-    """
-    root = make_repo(tmp_path_factory.mktemp("first_run") / "repo")
-    out = run(root, "dvc", "repro")
-    return SimpleNamespace(root=root, out=out, outs=out_hashes(root), metrics=json.loads(
-        (root / "outputs/eval/metrics.json").read_text()))

@@ -2,8 +2,7 @@
 with params small enough that a whole `dvc repro` is a couple of minutes of CPU.
 
 Most of that time is each stage's process starting (torch, ultralytics): the tests that run the
-graph keep the number of stage runs low, and tests/conftest.py runs the first `dvc repro` once
-for the session (fixture `first_run`).
+graph keep the number of stage runs low.
 """
 
 from __future__ import annotations
@@ -22,12 +21,9 @@ BIN = Path(sys.executable).parent
 TINY = {
     "data": {"sample": {"kitti_frames": 16, "vkitti2_scenes": 1, "vkitti2_frames_per_scene": 8,
                         "bdd_train_frames_per_weather": 3, "bdd_val_frames_per_weather": 4}},
-    # checkpoint_every 1 (how often, not what it learns): a kill during the 4 iterations of
-    # the one epoch leaves work to resume (tests/test_pipeline_faults.py)
     "translators": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "crop_size": 32,
-                                 "n_epochs": 1, "n_epochs_decay": 0, "checkpoint_every": 1},
+                                 "n_epochs": 1, "n_epochs_decay": 0},
                     "nst": {"steps": 2}},
-    # two epochs: a kill after the first checkpoint leaves one to resume
     "detector": {"epochs": 2, "imgsz": 128, "batch": 8},
 }
 
