@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tiny_repo import make_repo
 
 # Sleeping, not spinning, OpenMP threads: pytest and the subprocesses it starts share the cores,
 # where spinning threads stall each other (pipeline/__init__.py explains the stages' choice).
@@ -24,3 +25,10 @@ def mot_tables():
                               {"car": "car", "truck": "truck"}, split="val", source="mot")
     preds, _ = load_predictions(BDD100K_MOT / "bbox_predictions.json")
     return tables.images, tables.objects, preds
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A fresh tiny repository (tests/tiny_repo.py), nothing run yet: one per test module."""
+    return make_repo(tmp_path_factory.mktemp("tiny") / "repo")
+

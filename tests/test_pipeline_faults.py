@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pipeline_e2e import BIN, merge, repo, run  # noqa: F401 (repo: the tiny repo fixture)
+from tiny_repo import BIN, merge, out_hashes, run
 
 # Long enough that each trainer is killed with work still to do (after its first checkpoint).
 LONGER = {"translators": {"cyclegan": {"n_epochs": 3}}, "detector": {"epochs": 3}}
@@ -100,14 +100,8 @@ def repro_killed_in(root: Path, stage: str, ready: Callable[[Path, str], bool]) 
             proc.wait()
 
 
-def out_hashes(root: Path) -> dict[str, list[tuple[str, str]]]:
-    stages = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-    return {name: sorted((out["path"], out.get("md5", "")) for out in stage.get("outs", []))
-            for name, stage in stages.items()}
-
-
 @pytest.mark.slow
-def test_kill_each_long_stage_then_rerun(repo: Path):  # noqa: F811 (the fixture imported above)
+def test_kill_each_long_stage_then_rerun(repo: Path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     merge(params, LONGER)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_pipeline_e2e import merge
 from test_translators_cyclegan import TINY
+from tiny_repo import merge
 
 import pipeline.ingest
 from common.errors import UserError

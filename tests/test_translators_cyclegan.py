@@ -348,9 +348,9 @@ def test_repeated_set_flags_accumulate_and_read_values_as_params_yaml_does(capsy
 def test_kill_9_then_resume_finishes_with_the_uninterrupted_weights(tmp_path: Path) -> None:
     source, target = write_frames(tmp_path, n_sim=6, n_real=3)
     sets = [f"{k}={v}" for k, v in TINY.items()] + [
-        "batch_size=1", "n_epochs=8", "n_epochs_decay=8", "pool_size=3", "checkpoint_every=5",
+        "batch_size=1", "n_epochs=2", "n_epochs_decay=2", "pool_size=3", "checkpoint_every=2",
         "keep_checkpoints=true", "sample_every=3"]
-    total = 16 * 6
+    total = 4 * 6  # 4 epochs (2 at the full rate, 2 decaying) of 6 frames; a checkpoint every 2
 
     def train(out: Path) -> subprocess.Popen:
         command = [sys.executable, "-m", "translators", "train", "--translator", "cyclegan",
@@ -374,7 +374,7 @@ def test_kill_9_then_resume_finishes_with_the_uninterrupted_weights(tmp_path: Pa
     assert not (tmp_path / "resumed" / "G_A.pt").exists()  # really interrupted
     state = torch.load(checkpoint, weights_only=True)
     position = state["epoch"] * 6 + state["iteration"]
-    assert 5 <= position < total
+    assert 2 <= position < total
 
     resumed = train(tmp_path / "resumed")
     log = resumed.communicate(timeout=300)[0]
@@ -392,7 +392,7 @@ def test_kill_9_then_resume_finishes_with_the_uninterrupted_weights(tmp_path: Pa
     assert all(torch.equal(expected[k], actual[k]) for k in expected)
     # the curves were rebuilt from the checkpoint: one row per epoch, none twice
     rows = read_metric(tmp_path / "resumed", "loss_G_A")
-    assert [int(r["step"]) for r in rows] == list(range(16))
+    assert [int(r["step"]) for r in rows] == list(range(4))
     assert rows == read_metric(tmp_path / "reference", "loss_G_A")
 
 
@@ -400,31 +400,6 @@ def read_metric(out: Path, name: str, group: str = "train") -> list[dict[str, st
     path = out / "dvclive" / "plots" / "metrics" / group / f"{name}.tsv"
     with path.open() as file:
         return list(csv.DictReader(file, delimiter="\t"))
-
-
-@pytest.mark.slow
-def test_ddp_on_cpu_with_gloo_shards_every_epoch(tmp_path: Path) -> None:
-    source, target = write_frames(tmp_path, n_sim=8, n_real=4)
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", "-m", "translators", "train", "--translator", "cyclegan",
-               "--source", str(source[0].parent), "--target", str(target[0].parent),
-               "--out", str(out), "--device", "cpu", "--set",
-               *[f"{k}={v}" for k, v in TINY.items()], "batch_size=2", "n_epochs=2",
-               "n_epochs_decay=1", "keep_checkpoints=true"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, run.stdout + run.stderr
-    summary = json.loads((out / "train_summary.json").read_text())
-    # 8 frames over 2 ranks = 4 each = 2 batches of 2 per epoch
-    assert (summary["world_size"], summary["iterations_per_epoch"], summary["iterations"]) == (
-        2, 2, 6)
-    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
-    assert len(state["ranks"]) == 2  # each rank's own pools and RNG, in one file
-    pools = [rank["pool_B"]["images"] for rank in state["ranks"]]
-    assert pools[0].shape == pools[1].shape == (12, 3, 32, 32)  # 2 images × 6 steps each
-    assert not torch.equal(pools[0], pools[1])  # the ranks trained on different shards
 
 
 def test_translate_speed_bench_runs_on_cpu(capsys):
