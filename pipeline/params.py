@@ -179,7 +179,7 @@ class Params:
     seed: int = 0
     data: DataParams = field(default_factory=DataParams)
     classes: ClassParams = field(default_factory=ClassParams)
-    translator: str = "cyclegan"
+    translator: str = "cut"
     weathers: list[Literal["fog", "rain", "overcast"]] = field(
         default_factory=lambda: list(WEATHERS))
     translators: TranslatorsParams = field(default_factory=TranslatorsParams)

@@ -24,7 +24,8 @@ from pipeline.translator_train import launch_workers
 REPO = Path(__file__).resolve().parents[1]
 # 8 clone frames (over 2 ranks: 4 each, 2 batches of 2 per epoch), 3 BDD foggy train frames;
 # 128 px wide frames are 128×39, enough for TINY's 32-px crops
-WORLD = {"data": {"sample": {"kitti_frames": 2, "vkitti2_scenes": 1,
+WORLD = {"translator": "cyclegan",
+         "data": {"sample": {"kitti_frames": 2, "vkitti2_scenes": 1,
                              "vkitti2_frames_per_scene": 8, "bdd_train_frames_per_weather": 3,
                              "bdd_val_frames_per_weather": 1, "width": 128}},
          "translators": {"cyclegan": {**TINY, "batch_size": 2, "n_epochs": 2,
