@@ -59,9 +59,11 @@ class EvalConfig:
 class GapConfig:
     """params.yaml `gap`."""
 
-    # the detector whose features measure the gap: the run's own by default (works offline in
-    # any single run); a study points every experiment at one fixed checkpoint (README)
-    reference_model: str = "outputs/detector/model/best.pt"
+    # whose features measure the gap: by default one fixed extractor (stage gap_reference: a
+    # seeded yolov5n, the same for every arm and seed, calibrated on the sample world); or a
+    # trained detector's checkpoint, e.g. outputs/detector/model/best.pt (README: "Which
+    # network measures")
+    reference_model: str = "outputs/gap_reference/seeded-yolov5n.pt"
     imgsz: int = 320  # frames are resized to this width (the detector's training size)
     # every frame is centre-cropped to this height / width before resizing, so that sets of
     # other framings are compared on the same part of the scene (without it, the features

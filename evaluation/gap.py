@@ -161,11 +161,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def seeded_checkpoint(path: Path, arch: str = "yolov5n.yaml", seed: int = 0) -> Path:
+# The one fixed reference extractor (the gap stage's default, the translators' target score):
+# a yolov5n built from its yaml with seeded He-normal conv weights. Nothing to download or train,
+# the same features in every process, for every arm and seed of a study; calibrated on the sample
+# world (tests/test_gap_calibration.py).
+REFERENCE_ARCH = "yolov5n.yaml"
+REFERENCE_SEED = 0
+
+
+def seeded_checkpoint(path: Path, arch: str = REFERENCE_ARCH, seed: int = REFERENCE_SEED) -> Path:
     """A YOLO checkpoint built from an architecture yaml (nothing downloaded) with seeded
-    He-normal conv weights, for tests and benchmarks: a freshly built YOLO's SPPF output is ~1e-9
-    everywhere, too flat to tell frames apart. Do not name it like a hub checkpoint
-    (`yolov5n.pt`): ultralytics would try to download that name."""
+    He-normal conv weights: a freshly built YOLO's SPPF output is ~1e-9 everywhere, too flat to
+    tell frames apart. The same path, arch and seed give the same bytes (no save date: DVC's hash
+    of the file, and the gap.json that records it, stay the same run after run). Do not name it
+    like a hub checkpoint (`yolov5n.pt`): ultralytics would try to download that name."""
     from detection.env import configure_ultralytics
 
     configure_ultralytics()
@@ -177,6 +186,9 @@ def seeded_checkpoint(path: Path, arch: str = "yolov5n.yaml", seed: int = 0) -> 
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
     yolo.save(path)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint["date"] = None  # ultralytics stamps the time of saving
+    torch.save(checkpoint, path)
     return path
 
 

@@ -4,10 +4,11 @@ evaluation, so the loop sees only the `translators.base.Scorer` protocol).
 
 The score is KID between the translated frames and the target's real frames in the features of
 ONE fixed reference extractor: a yolov5n with seeded weights (`seeded_checkpoint`), built the same
-in every process and every run, so scores of different epochs, runs and ranks compare. The gap
-stage's reference (a trained detector) cannot serve: it does not exist before the detector
-trains. With gap.crop_aspect's matched framing this extractor ranks the sample world's ideal
-frames above vKITTI2's rendered weather in every weather (tests/test_gap_calibration.py).
+in every process and every run, so scores of different epochs, runs and ranks compare; the gap
+stage's default reference is the same network. A trained detector cannot serve: none exists
+before the detector trains. With gap.crop_aspect's matched framing this extractor ranks the sample
+world's ideal frames above vKITTI2's rendered weather in every weather
+(tests/test_gap_calibration.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from detection.env import configure_ultralytics
 from evaluation.config import GapConfig
 from evaluation.errors import EvalInputError
 from evaluation.gap import (
+    REFERENCE_ARCH,
+    REFERENCE_SEED,
     Extractor,
     evenly_spaced,
     extract_features,
@@ -32,9 +35,6 @@ from evaluation.gap import (
     load_extractor,
     seeded_checkpoint,
 )
-
-REFERENCE_ARCH = "yolov5n.yaml"
-REFERENCE_SEED = 0
 
 
 class TargetKID:

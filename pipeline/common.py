@@ -20,6 +20,8 @@ DETECTOR_WEIGHTS = DETECTOR / "model" / "best.pt"  # the DVC artifact `detector`
 PREDICT = OUTPUTS / "predict"
 EVAL = OUTPUTS / "eval"
 GAP_JSON = OUTPUTS / "gap" / "gap.json"  # stage gap's only file; also a metric in dvc.yaml
+# stage gap_reference's only file, gap.reference_model's default (evaluation/config.py)
+GAP_REFERENCE = OUTPUTS / "gap_reference" / "seeded-yolov5n.pt"
 PLOTS = OUTPUTS / "plots"
 # Resume state of the long trainings (translator checkpoints, ultralytics' run dir with
 # last.pt). Deliberately NOT a DVC out: DVC never restores a stage with a `persist: true` out from

@@ -7,9 +7,9 @@ vKITTI2's rendered weather) and (c) the BDD100K train frames of that weather (th
 domain), and the share of the gap the translator closes, (a − b) / (a − c). Next to it the
 translate stage's edge similarity: a translator that closes the gap by moving content is no good.
 
-The features are those of one detector checkpoint, gap.reference_model: by default this run's
-own (so the graph runs offline); a study points every experiment at one fixed checkpoint so that
-distances compare across experiments (README: "How close does a translator get?").
+The features are those of one checkpoint, gap.reference_model: by default the fixed seeded
+extractor of stage gap_reference, the same for every experiment, so distances compare across
+translators and seeds; or a trained detector's (README: "How close does a translator get?").
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def render_gap(gap: dict | None) -> list[str]:
         return []
     ci = f"{gap['ci']:.0%}"
     lines = ["## Does the label-free gap predict the gain?", "",
-             "Share of the vKITTI2 → BDD100K gap (in the reference detector's SPPF features) "
+             "Share of the vKITTI2 → BDD100K gap (in the reference network's SPPF features) "
              "that a translator's frames close, (a − b) / (a − c), against its Δ mAP50 in that "
              "weather's bucket (against the baseline of the same seed; the baseline's points "
              f"are 0). Spearman's ρ across translators × seeds, [{ci} CI] from "
@@ -139,14 +139,15 @@ def render_gap(gap: dict | None) -> list[str]:
              "interval is above 0. KID's estimator is unbiased; FD's grows as the frame sets "
              "shrink, so with few frames trust the KID column more.", ""]
     if len(gap["references"]) > 1:
-        lines += [f"**{len(gap['references'])} different reference detectors**: each "
-                  "experiment measured the gap with its own (gap.reference_model = "
-                  f"{gap['references'][0]['model']}). A share closed is a ratio within one "
-                  "run, but the runs do not share one feature space; for distances that "
-                  "compare, set `study.set: {gap.reference_model: <one checkpoint>}`.", ""]
+        lines += [f"**{len(gap['references'])} different reference networks**: the "
+                  "experiments measured the gap in different feature spaces (gap.reference_model "
+                  f"= {gap['references'][0]['model']}, ...; e.g. each run's own best.pt). A "
+                  "share closed is a ratio within one run, but the runs' shares do not compare; "
+                  "the default, stage gap_reference's fixed seeded extractor, is one network "
+                  "for all.", ""]
     elif gap["references"]:
         ref = gap["references"][0]
-        lines += [f"Reference detector: `{ref['model']}` (sha256 {ref['sha256'][:12]}) for "
+        lines += [f"Reference network: `{ref['model']}` (sha256 {ref['sha256'][:12]}) for "
                   "every experiment.", ""]
     if gap["missing"]:
         lines += [f"No gap.json in: {', '.join(gap['missing'])} (run before the gap stage).", ""]

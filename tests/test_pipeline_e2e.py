@@ -26,7 +26,7 @@ def ingest_lock(repo: Path) -> dict:
 def test_dvc_graph_end_to_end(repo: Path):
     out = run(repo, "dvc", "repro")
     for stage in ("ingest", "translator_train@fog", "translate@overcast", "build_dataset",
-                  "train_detector", "gap", "predict", "evaluate"):
+                  "train_detector", "gap_reference", "gap", "predict", "evaluate"):
         assert f"Running stage '{stage}'" in out
     assert "WARNING" not in out, out  # e.g. an empty persistent out: a user reads it as trouble
 
@@ -51,10 +51,10 @@ def test_dvc_graph_end_to_end(repo: Path):
     curves = list((repo / "outputs/detector/dvclive/plots/metrics").rglob("*.tsv"))
     assert curves and all(len(c.read_text().splitlines()) == 1 + 2 for c in curves)
 
-    # the domain gap, per weather, in the run's own detector's features (gap.reference_model)
+    # the domain gap, per weather, in the fixed seeded extractor's features (gap.reference_model)
     gap_bytes = (repo / "outputs/gap/gap.json").read_bytes()
     gap = json.loads(gap_bytes)
-    assert gap["reference_model"] == "outputs/detector/model/best.pt"
+    assert gap["reference_model"] == "outputs/gap_reference/seeded-yolov5n.pt"
     assert gap["features"] == "YOLO SPPF (layer 9, 256 channels, global mean pool)"
     for weather in ("fog", "rain", "overcast"):
         entry = gap["weather"][weather]

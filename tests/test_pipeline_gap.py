@@ -14,7 +14,15 @@ import pytest
 from scipy.stats import spearmanr
 
 from evaluation.config import GapConfig
-from evaluation.gap import Features, frechet_distance, gaussian, share_closed, weather_gap
+from evaluation.gap import (
+    Features,
+    frechet_distance,
+    gaussian,
+    load_extractor,
+    share_closed,
+    weather_gap,
+)
+from pipeline.common import GAP_REFERENCE
 from pipeline.params import load_params
 from pipeline.study_gap import gap_points, gap_prediction, render_gap, spearman, spearman_ci
 
@@ -52,20 +60,37 @@ def test_weather_entry_without_two_frames_says_so():
     assert "fd" not in entry and entry["edge_similarity"] is None
 
 
-def test_params_default_to_the_runs_own_detector():
+def test_params_default_to_the_fixed_seeded_reference():
     gap = load_params(REPO / "params.yaml").gap
-    assert gap.reference_model == "outputs/detector/model/best.pt" and gap.imgsz == 320
+    assert gap.reference_model == GAP_REFERENCE.as_posix() == GapConfig().reference_model
+    assert gap.imgsz == 320
+
+
+def stage_env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "YOLO_CONFIG_DIR": str(tmp_path / ".yolo")}
+
+
+def test_reference_stage_writes_the_same_bytes_in_two_processes(tmp_path):
+    written = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        proc = subprocess.run([sys.executable, "-m", "pipeline.gap_reference"],
+                              cwd=tmp_path / run, env=stage_env(tmp_path), capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+        written.append((tmp_path / run / GAP_REFERENCE).read_bytes())
+    assert written[0] == written[1]  # DVC's hash of it (and gap.json's sha256) never drifts
+    extractor = load_extractor(tmp_path / "a" / GAP_REFERENCE, "cpu")
+    assert extractor.channels == 256 and extractor.trained
 
 
 def test_stage_without_the_reference_checkpoint_is_one_line_and_exit_2(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "YOLO_CONFIG_DIR": str(tmp_path / ".yolo")}
-    proc = subprocess.run([sys.executable, "-m", "pipeline.gap"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.gap"], cwd=tmp_path,
+                          env=stage_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error in stage gap: put a YOLO checkpoint at "
-                                   "outputs/detector/model/best.pt or set gap.reference_model "
-                                   "in params.yaml")
+    assert proc.stderr.strip() == (f"error in stage gap: put a YOLO checkpoint at {GAP_REFERENCE} "
+                                   "or set gap.reference_model in params.yaml")
 
 
 # --- Spearman and its interval ------------------------------------------------------------------
@@ -150,7 +175,7 @@ def test_a_gap_that_orders_the_gains_predicts_them():
     assert ("| fog | +0.93 [+0.60, +1.00] **predicts** (n=6) | +0.93 [+0.60, +1.00] **predicts** "
             "(n=6) |") in report
     assert "| weatherfx | fog | 0.55 | 0.28 | 0.90 | +0.115 |" in report
-    assert "Reference detector: `ref.pt` (sha256 abc) for every experiment." in report
+    assert "Reference network: `ref.pt` (sha256 abc) for every experiment." in report
 
 
 def test_runs_measured_with_different_detectors_are_flagged_and_missing_ones_named():
@@ -163,7 +188,7 @@ def test_runs_measured_with_different_detectors_are_flagged_and_missing_ones_nam
     assert [r["sha256"] for r in result["references"]] == ["abc", "def"]
     assert result["spearman"]["fog"]["kid_closed"]["n_points"] == 5
     report = "\n".join(render_gap(result))
-    assert "**2 different reference detectors**" in report
+    assert "**2 different reference networks**" in report
     assert "No gap.json in: weatherfx-s1" in report
 
 

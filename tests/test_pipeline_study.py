@@ -285,7 +285,8 @@ def test_study_split_over_two_clones_and_collected_in_a_third(repo, tmp_path, mo
         assert points[0]["delta_map50"] == 0.0
         assert study["gap"]["spearman"][weather]["kid_closed"]["rho"] is None
     assert "## Does the label-free gap predict the gain?" in report
-    assert "**2 different reference detectors**" in report  # each run's own best.pt
+    # one feature space for all: stage gap_reference's file, restored from the run-cache
+    assert "Reference network: `outputs/gap_reference/seeded-yolov5n.pt`" in report
     assert len((c / "outputs/study/forest.csv").read_text().splitlines()) > 1
 
     # the pulled experiments are the finished grid: a full run there queues nothing (and
