@@ -24,7 +24,13 @@ from common.weathers import BDD_WEATHER
 from data.bdd100k import find_image_dir, load_frames
 from data.manifest import IngestResult
 from data.vkitti2 import inventory
-from pipeline.ingest import BDD_SPLITS, bdd_labels, read_bdd_split, read_kitti, read_vkitti2_selection
+from pipeline.ingest import (
+    BDD_SPLITS,
+    bdd_labels,
+    read_bdd_split,
+    read_kitti,
+    read_vkitti2_selection,
+)
 from pipeline.params import Params, load_params
 
 EXAMPLES = 3  # files named per skip reason: enough to see the pattern
