@@ -28,10 +28,12 @@ from pipeline.check import DataCheck
 from pipeline.params import Params
 from translators import base as translators
 
-# Measured 2026-12-07 on the sample world of params.yaml's data.sample (write_sample_world, then
-# ingest's read_all and write_manifest; /tmp/w29_measure.py in issue 29's note): manifest bytes
-# (images.parquet + objects.parquet + report.json) per frame, the mean over its 4 datasets.
-MANIFEST_BYTES_PER_FRAME = 60
+# Measured 2026-12-07 (14:46-14:52 UTC, the code now in bench/manifest_bytes.py): the sample world of
+# params.yaml's data.sample read by ingest's read_all and written by write_manifest gives
+# 236,834 bytes (images.parquet + objects.parquet + report.json) for 1,144 frames and 8,417
+# boxes: 207 a frame (KITTI 249, vKITTI2 75, BDD100K 344). Parquet's fixed overhead makes this
+# an upper bound for the real datasets' larger manifests.
+MANIFEST_BYTES_PER_FRAME = 207
 # One small file takes a file-system block (ext4: 4 KiB) whatever its ~39 bytes a box.
 LABEL_FILE_BYTES = 4096
 # detection.predict.write_scalabel on 1,000 boxes of float32 coordinates and scores
