@@ -28,8 +28,8 @@ from pipeline.check import DataCheck
 from pipeline.params import Params
 from translators import base as translators
 
-# Measured 2026-12-07 (14:46-14:52 UTC, the code now in bench/manifest_bytes.py): the sample world of
-# params.yaml's data.sample read by ingest's read_all and written by write_manifest gives
+# Measured 2026-12-07, 14:46-14:52 UTC, by the code now in bench/manifest_bytes.py: the sample
+# world of params.yaml's data.sample read by ingest's read_all and written by write_manifest gives
 # 236,834 bytes (images.parquet + objects.parquet + report.json) for 1,144 frames and 8,417
 # boxes: 207 a frame (KITTI 249, vKITTI2 75, BDD100K 344). Parquet's fixed overhead makes this
 # an upper bound for the real datasets' larger manifests.
