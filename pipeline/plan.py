@@ -88,10 +88,16 @@ def plan(params: Params, check: DataCheck) -> list[Row]:
                         if written else len(frames.images) * MANIFEST_BYTES_PER_FRAME, None,
                         f"JPEG q95, {_size(frame_bytes)} a frame (the clone frames' mean)"
                         if written else ""))
-    train, val = _training_set(params, kitti, clone, weather_sets, bdd_train)
+    parts = _training_set(params, kitti, clone, weather_sets, bdd_train)
+    train = sum(len(p.images) for name, p in parts.items() if name != "val")
+    val = len(parts["val"].images)
+    translated = {f"vkitti2_{w}" for w in weather_sets} if translator.frames == "clone" else set()
+    raw = [part for name, part in parts.items() if name not in translated]
+    linked = sum(_file_sizes(p.images["path"]) for p in raw)
     rows.append(Row("build_dataset", f"train {train}, val {val}",
                     (train + val) * LABEL_FILE_BYTES, None,
-                    "label files; images hard-linked, not copied"))
+                    "label files; images hard-linked, not copied; the downloads' frames it "
+                    f"links: {_size(linked)}"))
     rows.append(_detector_row(params, train, val))
     max_det = params.detector.max_det
     rows.append(Row("predict", f"BDD100K val {len(bdd_val.images)}",
@@ -105,6 +111,10 @@ def plan(params: Params, check: DataCheck) -> list[Row]:
 def _mean_file_size(paths: pd.Series) -> int:
     sizes = [os.path.getsize(p) for p in paths if os.path.isfile(p)]
     return round(sum(sizes) / len(sizes)) if sizes else 0
+
+
+def _file_sizes(paths: pd.Series) -> int:
+    return sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
 
 
 def _variations(vkitti2: IngestResult) -> str:
@@ -132,15 +142,15 @@ def _translator_row(params: Params, translator: translators.Translator, weather:
 
 def _training_set(params: Params, kitti: IngestResult, clone: IngestResult,
                   weather_sets: dict[str, IngestResult], bdd_train: IngestResult
-                  ) -> tuple[int, int]:
-    """(train, val) frames build_dataset would export: data/mix.py's own selection."""
+                  ) -> dict[str, IngestResult]:
+    """The parts build_dataset would export (data/mix.py's own selection), its val as "val"."""
     dataset = params.dataset
     if dataset.train_on == "bdd100k":
         parts, (_, val) = bdd100k_parts(bdd_train, dataset.val_fraction, params.seed)
     else:
         parts, (_, val) = sim2real_parts(kitti, clone, weather_sets, dataset.val_fraction,
                                          params.seed, dataset.kitti_share)
-    return sum(len(p.images) for p in parts.values()), len(val.images)
+    return {**parts, "val": val}
 
 
 def _detector_row(params: Params, train: int, val: int) -> Row:
@@ -168,9 +178,10 @@ def format_plan(rows: list[Row], title: str) -> str:
                      f"{_hours(row.gpu_hours)} | {row.note} |")
     disk = sum(r.disk or 0 for r in rows)
     hours = sum(r.gpu_hours or 0 for r in rows)
-    lines += ["", f"disk: {_size(disk)} of outputs (stages not estimated left out); the DVC "
-              "cache links them (cache.type hardlink), adding ~0 on the repository's file "
-              "system",
+    lines += ["", f"disk: {_size(disk)} of outputs (stages not estimated left out). The DVC "
+              "cache hard-links them (.dvc/config cache.type), ~0 more on one file system; with "
+              "the downloads on another file system build_dataset symlinks their frames, and "
+              "DVC's cache may hold a copy of them (build_dataset's note: the frames it links)",
               f"GPU: {hours:.1f} V100-hours for the stages with a figure; {ESTIMATE_SOURCE}. "
               "Divide by your GPU's speed-up over a V100."]
     return "\n".join(lines)
