@@ -27,6 +27,13 @@ from data.vkitti2 import variation_frames
 from pipeline.check import DataCheck
 from pipeline.params import Params
 from translators import base as translators
+from translators.cyclegan.config import GANConfig
+from translators.cyclegan.data import iterations_per_epoch
+from translators.cyclegan.networks import (
+    build_generator,
+    build_resnet_generator,
+    count_parameters,
+)
 
 # Measured 2026-12-07, 14:46-14:52 UTC, by the code now in bench/manifest_bytes.py: the sample
 # world of params.yaml's data.sample read by ingest's read_all and written by write_manifest gives
@@ -39,6 +46,8 @@ LABEL_FILE_BYTES = 4096
 # detection.predict.write_scalabel on 1,000 boxes of float32 coordinates and scores
 # (2026-12-07): bytes a box in predictions.json. predict keeps up to detector.max_det a frame.
 PREDICTION_BYTES_PER_BOX = 176
+# outputs/translators/<W> holds the generator's float32 state dict (translators/generator.py)
+GENERATOR_BYTES_PER_PARAMETER = 4
 # checkpoints a detector run keeps: best.pt and last.pt, and in outputs/resume/detector
 # ultralytics' last.pt and its atomic copy
 CHECKPOINTS_KEPT = 4
@@ -127,17 +136,20 @@ def _translator_row(params: Params, translator: translators.Translator, weather:
     n_target = int((bdd_train.images["weather"] == BDD_WEATHER[weather]).sum())
     frames = f"{n_clone} clone + {n_target} BDD100K {BDD_WEATHER[weather]}"
     cfg = params.translator_config()
-    epochs = getattr(cfg, "n_epochs", 0) + getattr(cfg, "n_epochs_decay", 0)
-    if not epochs:  # none, fda, weatherfx, nst: nothing trained on a GPU for long
+    if not isinstance(cfg, GANConfig):  # none, fda, weatherfx, nst: no training loop
         return Row(f"translator_train@{weather}", frames, None, 0.0 if params.translator in (
             "none", "fda", "weatherfx") else None, f"{params.translator}: no training loop")
-    hours, images = TRANSLATOR_V100
-    steps = epochs * max(n_clone, n_target)
-    note = f"{epochs} epochs x max(clone, target) frames"
+    epochs = cfg.n_epochs + cfg.n_epochs_decay
+    # the GAN loop's own epoch length (translators/cyclegan/data.py), in images
+    images = epochs * iterations_per_epoch(n_clone, n_target, cfg.batch_size) * cfg.batch_size
+    hours, reference_images = TRANSLATOR_V100
+    generator = build_generator(cfg) if hasattr(cfg, "netG") else build_resnet_generator(cfg)
+    weights = GENERATOR_BYTES_PER_PARAMETER * count_parameters(generator)
+    note = f"{epochs} epochs x max(clone, target) frames; the generator's weights"
     if params.translator != "cyclegan":
         note += f"; CycleGAN's rate ({params.translator} not measured)"
-    return Row(f"translator_train@{weather}", frames, None, hours * steps / images,
-               note + "; weights not estimated")
+    return Row(f"translator_train@{weather}", frames, weights,
+               hours * images / reference_images, note)
 
 
 def _training_set(params: Params, kitti: IngestResult, clone: IngestResult,

@@ -110,3 +110,15 @@ def test_plan_frames_for_the_original_study(tree: Path) -> None:
     # 52 V100-hours for 300 x 10,419.7 image-steps at 1280 px; here 300 x (9 + 1/3)
     assert rows["train_detector"].gpu_hours == pytest.approx(52 * 9.3333 / 10_419.67, rel=1e-3)
     assert rows["predict"].disk == 1 * 100 * 176
+
+
+def test_plan_of_cyclegan_at_the_reference_sizes(tree: Path) -> None:
+    preset = read_preset(REPO / "presets" / "original_study.yaml", tree / "params.yaml")
+    raw = with_overrides(read_yaml_file(tree / "params.yaml"), {**preset, "translator": "cyclegan"})
+    params = params_from_raw(raw)
+    row = {r.stage: r for r in plan(params, check_real_data(params))}["translator_train@fog"]
+    assert row.frames == "2 clone + 0 BDD100K foggy"
+    # the reference ResNet generator (ngf 64, 9 blocks): 11,378,179 float32 parameters
+    assert row.disk == 4 * 11_378_179
+    # 200 epochs of max(2 clone, 0 target) frames at batch 1, at 60 V100-hours a 3.19 M
+    assert row.gpu_hours == pytest.approx(60 * 200 * 2 / 3.19e6)
