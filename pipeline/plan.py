@@ -6,7 +6,8 @@ for params.yaml alone) reads the data as `pipeline.check` does and works out, fo
 - frames: counted from the data found; the detector's training set is data/mix.py's own
   selection (the function build_dataset calls), applied to the frames found;
 - disk: each stage's outputs, per-frame sizes times the real counts. A translated frame is a
-  JPEG at quality 95 of a clone frame's size: the mean file size of the clone frames found.
+  JPEG at quality 95 of a clone frame's size: the mean file size of the clone frames found;
+  a GAN translator's out, its generator's parameters (built from its config) x 4 bytes.
   The rest are constants measured once (below, with the command that measured them);
 - GPU-hours: the README's V100 table ("GPU-hours: an estimate, not a measurement"), scaled by
   image-steps. No GPU has measured them yet, so every figure is labelled an estimate.
