@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +16,8 @@ from common.errors import UserError
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -132,8 +134,10 @@ _SAID: set[str] = set()  # notices printed by this process: each once
 
 def cuda_gpu_count(asked: str) -> int:
     """torch's CUDA GPU count for a device param; when `asked` wants a GPU and torch sees none,
-    says why on stderr, once per process, before the stage goes on (auto: on the CPU) or
-    stops (an explicit GPU: gpu_indices' error follows)."""
+    says why, once per process, before the stage goes on (auto: on the CPU) or stops (an
+    explicit GPU: gpu_indices' error follows). A machine without any NVIDIA driver running
+    `auto` on the CPU is the expected case: an info line (the stages show it, run_stage); a GPU
+    machine whose GPU torch cannot see is a warning, on stderr wherever it happens."""
     import torch
 
     count = torch.cuda.device_count()
@@ -144,7 +148,8 @@ def cuda_gpu_count(asked: str) -> int:
                                visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
         if notice and notice not in _SAID:
             _SAID.add(notice)
-            print(notice, file=sys.stderr)
+            expected = asked == "auto" and not nvidia_smi
+            log.log(logging.INFO if expected else logging.WARNING, notice)
     return count
 
 

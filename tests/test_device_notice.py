@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from common import runtime
@@ -62,14 +64,32 @@ def test_hidden_gpus() -> None:
     assert "hides every GPU" in notice("cuda", visible="-1")
 
 
-def test_said_once_per_process(monkeypatch, capsys) -> None:
+def test_said_once_per_process(monkeypatch, caplog) -> None:
     import torch
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.setattr(runtime, "_probe_driver", lambda: (False, None))
     monkeypatch.setattr(runtime, "_SAID", set())
-    assert runtime.cuda_gpu_count("auto") == 0
+    with caplog.at_level(logging.INFO, logger="common.runtime"):
+        assert runtime.cuda_gpu_count("auto") == 0
+        assert runtime.resolve_device("auto").type == "cpu"
+        assert runtime.cuda_gpu_count("cpu") == 0
+    # no driver at all: the CPU is expected, an info line (a stage shows it, run_stage)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "device auto: no NVIDIA GPU on this machine (no nvidia-smi): running on "
+                       "the CPU")]
+
+
+def test_a_gpu_machine_torch_cannot_use_is_a_warning(monkeypatch, caplog) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.version, "cuda", "13.2")
+    monkeypatch.setattr(runtime, "_probe_driver", lambda: (True, "550.54.15"))
+    monkeypatch.setattr(runtime, "_SAID", set())
     assert runtime.resolve_device("auto").type == "cpu"
-    assert runtime.cuda_gpu_count("cpu") == 0
-    assert capsys.readouterr().err == (
-        "device auto: no NVIDIA GPU on this machine (no nvidia-smi): running on the CPU\n")
+    runtime.cuda_gpu_count("auto")  # said once
+    # a warning: on stderr in a stage (run_stage) and without any logging set up (Python's
+    # last-resort handler)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "driver 550.54.15 is older than CUDA 13.2 needs (>= 580)" in caplog.records[0].message
