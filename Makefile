@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # the graph's stages call `python`, `dvc` runs them: both must be the venv's
 RUN := PATH="$(BIN):$$PATH" YOLO_CONFIG_DIR="$(CURDIR)/.yolo"
 
-.PHONY: setup demo study test test-fast lint clean
+.PHONY: setup demo study check plan test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,15 @@ study: setup
 	$(RUN) python -m pipeline.study
 	@echo
 	@cat outputs/study/report.md
+
+# before a run on the real data (README "Quickstart on the real datasets"): what it would read,
+# and what a preset would cost (frames, disk, GPU-hours)
+PRESET ?= presets/original_study.yaml
+check: setup
+	$(RUN) python -m pipeline.check
+
+plan: setup
+	$(RUN) python -m pipeline.preset $(PRESET) --plan
 
 test: setup
 	$(RUN) pytest -q

@@ -78,6 +78,32 @@ def read_vkitti2(root: Path, class_map: dict[str, str], *, textgt_root: Path | N
                        lines_not_selected=not_selected)
 
 
+def rgb_frames_dir(root: Path, scene: str, variation: str) -> Path:
+    """Where a scene's variation keeps its camera directories (Camera_0, Camera_1)."""
+    return Path(root) / scene / variation / "frames" / "rgb"
+
+
+def inventory(root: Path, textgt_root: Path | None = None) -> dict[str, dict[str, dict]]:
+    """What a vKITTI2 tree holds, without reading a frame: scene -> variation ->
+    {"cameras": [Camera_k with an rgb directory], "textgt": bbox.txt and info.txt present}.
+    Only plain names count (as read_vkitti2 reads them); a missing root gives {}."""
+    root, textgt = Path(root), Path(textgt_root) if textgt_root is not None else Path(root)
+    if not root.is_dir():
+        return {}
+    found: dict[str, dict[str, dict]] = {}
+    log = SkipLog()  # odd names are the reader's skips; the inventory just leaves them out
+    for scene in _plain_dirs(root, log, prefix="Scene"):
+        found[scene] = {}
+        for variation in _plain_dirs(root / scene, log):
+            rgb = rgb_frames_dir(root, scene, variation)
+            cameras = _plain_dirs(rgb, log, prefix="Camera_") if rgb.is_dir() else []
+            labels = textgt / scene / variation
+            found[scene][variation] = {
+                "cameras": cameras,
+                "textgt": (labels / "bbox.txt").is_file() and (labels / "info.txt").is_file()}
+    return found
+
+
 def _plain_dirs(parent: Path, log: SkipLog, prefix: str = "") -> list[str]:
     """Sub-directories of `parent` (starting with `prefix`); odd names are counted skips."""
     names = []
@@ -153,7 +179,7 @@ def _read_variation(roots: tuple[DatasetRoot, DatasetRoot], scene: str, variatio
     bbox_path = label_dir / "bbox.txt"
     if textgt.skipped_outside(bbox_path, log):
         return
-    rgb_dir = rgb_root.path / scene / variation / "frames" / "rgb"
+    rgb_dir = rgb_frames_dir(rgb_root.path, scene, variation)
     # camera name -> frame -> [(line, fields)]
     lines_by_frame: dict[str, dict[int, list[tuple[int, list[str]]]]] = {c: {} for c in cameras}
     bbox_rows = _read_bbox(bbox_path, log)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from common.errors import MissingInputError, UserError
 from common.files import atomic_write_text
+from common.runtime import cuda_gpu_count
 from detection.config import DetectorConfig
 from detection.devices import ultralytics_device
 from detection.env import configure_ultralytics
@@ -41,10 +42,9 @@ def predict(weights: Path, images: list[tuple[str, Path]], cfg: DetectorConfig) 
     from ultralytics import YOLO
 
     model = YOLO(str(weights), task="detect")
-    import torch
 
     # predicting runs on one device: the first of a training GPU list
-    device = ultralytics_device(cfg.device, torch.cuda.device_count()).split(",")[0]
+    device = ultralytics_device(cfg.device, cuda_gpu_count(cfg.device)).split(",")[0]
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     with tqdm(total=len(images), desc="predict", unit="img") as progress:
         for start in range(0, len(images), cfg.batch):

@@ -30,6 +30,7 @@ from typing import Any
 
 from common.errors import MissingInputError
 from common.files import atomic_torch_save, atomic_write_json
+from common.runtime import cuda_gpu_count
 from detection.callbacks import (
     LAST_GOOD,
     add_callbacks,
@@ -63,11 +64,10 @@ def train_detector(data_yaml: Path, run_dir: Path, cfg: DetectorConfig, live_dir
     live_dir = Path(live_dir)
     if not data_yaml.is_file():
         raise MissingInputError(f"dataset yaml not found: {data_yaml}")
-    import torch
 
     source = inspect_model(cfg.model)
     check_imgsz(cfg.imgsz, source)
-    args = _train_args(data_yaml, run_dir, cfg, seed, gpu_count=torch.cuda.device_count(),
+    args = _train_args(data_yaml, run_dir, cfg, seed, gpu_count=cuda_gpu_count(cfg.device),
                        checkpoint=source.is_checkpoint)
     check_ddp_ready(args["device"])
     weights = run_dir / "weights"

@@ -38,7 +38,7 @@ def run_stage(main: Callable[[list[str]], None]) -> None:
     Any other exception is a bug and keeps its traceback."""
     # our packages' progress notes (e.g. "resuming detector training from ...") on stderr
     logging.basicConfig(format="%(name)s: %(message)s", level=logging.WARNING)
-    for package in ("data", "translators", "detection", "evaluation"):
+    for package in ("common", "data", "translators", "detection", "evaluation"):
         logging.getLogger(package).setLevel(logging.INFO)
     try:
         main(sys.argv[1:])

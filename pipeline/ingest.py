@@ -49,39 +49,57 @@ def sample_world_roots(world: SampleWorld) -> RealPaths:
     )
 
 
+BDD_SPLITS = ("train", "val")
+
+
 def read_all(params: Params, roots: RealPaths) -> dict[str, IngestResult]:
-    classes, allow = params.classes, params.data.allow_symlinks_outside_root
+    bdd_splits = [read_bdd_split(params, roots, split) for split in BDD_SPLITS]
+    bdd = IngestResult(
+        images=pd.concat([r.images for r in bdd_splits], ignore_index=True),
+        objects=pd.concat([r.objects for r in bdd_splits], ignore_index=True),
+        report=dict(zip(BDD_SPLITS, (r.report for r in bdd_splits), strict=True)),
+    )
+    return {"kitti": read_kitti(params, roots), "vkitti2": read_vkitti2_selection(params, roots),
+            "bdd100k": bdd}
+
+
+def read_kitti(params: Params, roots: RealPaths) -> IngestResult:
+    """KITTI as the params ask (object or tracking layout); `python -m pipeline.check` reads
+    each dataset through these functions too, so the check and the run read alike."""
+    allow = params.data.allow_symlinks_outside_root
     if roots.kitti_format == "tracking":
-        kitti = read_kitti_tracking(Path(roots.kitti_root), classes.kitti,
-                                    sequences=roots.kitti_tracking_sequences,
-                                    allow_outside_root=allow)
-    else:
-        kitti = read_kitti_detection(Path(roots.kitti_root), classes.kitti,
-                                     allow_outside_root=allow)
+        return read_kitti_tracking(Path(roots.kitti_root), params.classes.kitti,
+                                   sequences=roots.kitti_tracking_sequences,
+                                   allow_outside_root=allow)
+    return read_kitti_detection(Path(roots.kitti_root), params.classes.kitti,
+                                allow_outside_root=allow)
+
+
+def read_vkitti2_selection(params: Params, roots: RealPaths) -> IngestResult:
+    """The vKITTI2 scenes, variations and cameras `data.vkitti2` selects."""
     selection = params.data.vkitti2
-    vkitti2 = read_vkitti2(
+    return read_vkitti2(
         Path(roots.vkitti2_root),
-        classes.vkitti2,
+        params.classes.vkitti2,
         textgt_root=Path(roots.vkitti2_textgt_root) if roots.vkitti2_textgt_root else None,
         scenes=selection.scenes,
         variations=selection.variations,
         cameras=selection.cameras,
         stride=selection.stride,
         occupancy_threshold=selection.occupancy_threshold,
-        allow_outside_root=allow,
+        allow_outside_root=params.data.allow_symlinks_outside_root,
     )
-    bdd_splits = [
-        read_bdd100k(Path(labels), Path(roots.bdd100k_images), classes.bdd100k, split,
-                     allow_outside_root=allow)
-        for split, labels in (("train", roots.bdd100k_labels_train),
-                              ("val", roots.bdd100k_labels_val))
-    ]
-    bdd = IngestResult(
-        images=pd.concat([r.images for r in bdd_splits], ignore_index=True),
-        objects=pd.concat([r.objects for r in bdd_splits], ignore_index=True),
-        report={"train": bdd_splits[0].report, "val": bdd_splits[1].report},
-    )
-    return {"kitti": kitti, "vkitti2": vkitti2, "bdd100k": bdd}
+
+
+def bdd_labels(roots: RealPaths, split: str) -> str:
+    return roots.bdd100k_labels_train if split == "train" else roots.bdd100k_labels_val
+
+
+def read_bdd_split(params: Params, roots: RealPaths, split: str) -> IngestResult:
+    """One BDD100K split: its labels file and the images under images/100k/<split>."""
+    return read_bdd100k(Path(bdd_labels(roots, split)), Path(roots.bdd100k_images),
+                        params.classes.bdd100k, split,
+                        allow_outside_root=params.data.allow_symlinks_outside_root)
 
 
 def _point_at_final_location(result: IngestResult, tmp: Path) -> IngestResult:

@@ -24,7 +24,7 @@ import torch
 import translators
 from common.errors import UserError
 from common.files import atomic_dir
-from common.runtime import gpu_indices, resolve_device, seed_everything
+from common.runtime import cuda_gpu_count, gpu_indices, resolve_device, seed_everything
 from common.weathers import BDD_WEATHER, WEATHERS
 from data import read_manifest
 from data.vkitti2 import variation_frames
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
         fit(out, resolve_device(device, "--device"))
         return
     device = params.translators.device
-    gpus = gpu_indices(device, torch.cuda.device_count(), KEY) if "," in device else []
+    gpus = gpu_indices(device, cuda_gpu_count(device), KEY) if "," in device else []
     distributed = len(gpus) > 1 and translator.trains_distributed
     if distributed:
         launch_workers(weather, len(gpus), "cuda", gpus)

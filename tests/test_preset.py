@@ -181,7 +181,7 @@ def _preset_cli(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
 def test_help_and_bad_flags(monkeypatch, capsys):
     code, out, err = _preset_cli(monkeypatch, capsys, "--help")
     assert (code, err) == (0, "")
-    assert out.startswith("usage: python -m pipeline.preset [-h] [--run] preset\n")
+    assert out.startswith("usage: python -m pipeline.preset [-h] [--run] [--plan] preset\n")
     assert "python -m pipeline.preset presets/original_study.yaml --run" in out
     code, out, err = _preset_cli(monkeypatch, capsys)
     assert (code, out) == (2, "--invalid-preset\n")
