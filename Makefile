@@ -33,7 +33,8 @@ study: setup
 # DVC, a training on its data loader), so CI's 2 cores run two at once. Whole files per worker:
 # a file's tests share module fixtures (a trained detector, a tiny repo). Files go out in the
 # order tests/conftest.py sorts them (the longest first), not xdist's by-test-count order.
-PYTEST := pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+# The 15 slowest are listed at the end (CI's log: where the time goes).
+PYTEST := pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 test: setup
 	$(RUN) $(PYTEST)
