@@ -38,12 +38,19 @@ check: setup
 plan: setup
 	$(RUN) python -m pipeline.preset $(PRESET) --plan
 
+# Two pytest workers (pytest-xdist): a test averages about one core (a stage process waits on
+# DVC, a training on its data loader), so CI's 2 cores run two at once. Whole files per worker:
+# a file's tests share module fixtures (a trained detector, a tiny repo). Files go out in the
+# order tests/conftest.py sorts them (the longest first), not xdist's by-test-count order.
+# The 15 slowest are listed at the end (CI's log: where the time goes).
+PYTEST := pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+
 test: setup
-	$(RUN) pytest -q
+	$(RUN) $(PYTEST)
 
 # the suite without the end-to-end tests that train real models for minutes (@pytest.mark.slow)
 test-fast: setup
-	$(RUN) pytest -q -m "not slow"
+	$(RUN) $(PYTEST) -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

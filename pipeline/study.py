@@ -80,7 +80,8 @@ def _known_seconds(out_dir: Path) -> dict[tuple[str, str], float]:
 def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, run: dict,
             out_dir: Path) -> dict:
     """Read every finished experiment back from DVC, score them together, write out_dir.
-    `run`: what this command ran ({wall_seconds, experiments_run, reused, seconds by name})."""
+    `run`: what this command ran ({wall_seconds, experiments_run, reused, removed: names
+    taken off the queue unrun, seconds by name})."""
     found = experiments()
     known = _known_seconds(out_dir)
     seconds = run.pop("seconds")
@@ -117,7 +118,7 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, run: di
         elif found.get(cell.name):
             exp["reason"] = "other_params"
         else:
-            exp["reason"] = "not_run"
+            exp["reason"] = "removed" if cell.name in run.get("removed", []) else "not_run"
     world, worlds = one_world(runs, arms[0])
     record.update(world=world, worlds=worlds)
     if len(worlds) > 1:
@@ -179,7 +180,8 @@ def main(argv: list[str]) -> None:
     raw = read_yaml_file(Path("params.yaml"))  # as load_params read it: `lr: 1e-4` is a number
     everything = grid(study, raw)
     arms = list(dict.fromkeys(cell.arm for cell in everything))
-    run: dict = {"wall_seconds": None, "experiments_run": 0, "reused": 0, "seconds": {}}
+    run: dict = {"wall_seconds": None, "experiments_run": 0, "reused": 0, "removed": [],
+                 "seconds": {}}
     if not args.collect_only:
         detector = with_study_set(raw, study.set).detector  # before hours of queued experiments
         check_detector_model(detector.model, detector.imgsz)
@@ -194,9 +196,9 @@ def main(argv: list[str]) -> None:
         submit(todo)
         if todo.queue or todo.wait:
             print("study: follow one with `dvc queue logs -f <name>`", flush=True)
-        seconds = run_queue(todo.queue + todo.wait)
+        seconds, removed = run_queue(todo.queue + todo.wait)
         run = {"wall_seconds": time.monotonic() - start, "experiments_run": len(seconds),
-               "reused": len(todo.reuse), "seconds": seconds}
+               "reused": len(todo.reuse), "removed": removed, "seconds": seconds}
     if args.no_collect:
         return
     # scored as the experiments evaluated themselves: with study.set applied

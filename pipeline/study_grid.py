@@ -37,6 +37,7 @@ POLL_S = (5.0, 30.0)  # seconds between two `dvc queue status`: a tenth of the c
 # time so far, within these bounds (each poll is a dvc process: ~0.7 s of CPU)
 NO_WORKER_S = 60.0  # no queue worker for this long while ours wait: start one; twice: give up
 LOG_LINES = 40  # of a failed experiment's `dvc queue logs`
+REMOVED = "Removed"  # a waited-for task's state once `dvc queue remove` dropped it
 
 
 class StudyError(RuntimeError):
@@ -176,7 +177,8 @@ def submit(todo: Plan) -> None:
 
 
 def queue_status() -> tuple[dict[str, str], int]:
-    """{task (7 hex): Queued | Running | Success | Failed}, and how many workers are up."""
+    """{task (7 hex): Queued | Running | Success | Failed}, and how many workers are up.
+    A task `dvc queue remove` dropped is not listed (task_state says what that means)."""
     states, workers = {}, 0
     for line in dvc("queue", "status").stdout.splitlines():
         tokens = line.split()
@@ -188,47 +190,71 @@ def queue_status() -> tuple[dict[str, str], int]:
     return states, workers
 
 
+def task_state(state: str | None, succeeded: bool) -> str:
+    """A waited-for task's state from its `dvc queue status` row (None: the queue no longer
+    lists it). Unlisted, it ended as Success only if `dvc exp show` has its experiment
+    succeeded (`succeeded`); otherwise `dvc queue remove` dropped it: REMOVED, not run."""
+    if state is not None:
+        return state
+    return "Success" if succeeded else REMOVED
+
+
+def succeeded_names(cells: list[Cell]) -> set[str]:
+    """The cells whose experiment `dvc exp show` lists as finished, with the cell's params."""
+    params = {cell.name: cell.params for cell in cells}
+    return {e.name for entries in experiments().values() for e in entries
+            if e.state == "success" and e.params == params.get(e.name)}
+
+
 def clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def run_queue(cells: list[Cell]) -> dict[str, float]:
+def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
     """Start the queue worker and wait for these (queued) cells, printing k/N done and an ETA.
 
     One worker runs them one after another (`dvc queue start`'s default; on 2 cores parallel
-    runs are slower). Returns each finished cell's run time (to a poll's precision).
+    runs are slower). Returns each finished cell's run time (to a poll's precision), and the
+    names of those removed from the queue before they finished (not run).
     """
     names = {cell.name for cell in cells}
     tasks = {e.rev[:7]: e.name for entries in experiments().values() for e in entries
              if e.name in names and e.state in ("queued", "running")}
     if not tasks:
-        return {}
+        return {}, []
     dvc("queue", "start")
     start = last = time.monotonic()
     seconds: dict[str, float] = {}
+    removed: list[str] = []
     started: dict[str, float] = {}  # when a run was first seen running
     failed = 0
     idle_since = None
     restarted = False
-    while len(seconds) < len(tasks):
+    while len(seconds) + len(removed) < len(tasks):
         time.sleep(min(POLL_S[1], max(POLL_S[0], (time.monotonic() - last) / 10)))
         states, workers = queue_status()
         now, before = time.monotonic(), last
-        for task, name in tasks.items():
-            if states.get(task) == "Running":
+        waiting = {t: n for t, n in tasks.items() if n not in seconds and n not in removed}
+        succeeded = (succeeded_names(cells) if any(t not in states for t in waiting)
+                     else set())
+        for task, name in waiting.items():
+            state = task_state(states.get(task), name in succeeded)
+            if state == "Running":
                 started.setdefault(name, now)
-            elif name not in seconds and states.get(task, "Success") in ("Success", "Failed"):
+            elif state == REMOVED:
+                removed.append(name)
+                print(f"study: {name} was removed from the queue: not run", flush=True)
+            elif state in ("Success", "Failed"):
                 seconds[name] = now - started.get(name, before)
                 last = now
-                failed += states.get(task) == "Failed"
-                left = len(tasks) - len(seconds)
+                failed += state == "Failed"
+                left = len(tasks) - len(seconds) - len(removed)
                 mean = sum(seconds.values()) / len(seconds)
                 eta = f", ETA {clock(max(0.0, mean * left))}" if left else ""
                 print(f"study: {len(seconds)}/{len(tasks)} done ({failed} failed): {name} "
-                      f"{states.get(task, 'done').lower()} after {clock(seconds[name])}{eta}",
-                      flush=True)
-        if workers or len(seconds) == len(tasks):
+                      f"{state.lower()} after {clock(seconds[name])}{eta}", flush=True)
+        if workers or len(seconds) + len(removed) == len(tasks):
             idle_since = None
         elif idle_since is None:
             idle_since = now
@@ -240,7 +266,7 @@ def run_queue(cells: list[Cell]) -> dict[str, float]:
             dvc("queue", "start")
             restarted, idle_since = True, None
     print(f"study: the queue took {clock(time.monotonic() - start)}", flush=True)
-    return seconds
+    return seconds, removed
 
 
 def log_tail(entry: Entry) -> str:

@@ -52,8 +52,10 @@ def _wall(record: dict) -> str:
     if run["wall_seconds"] is None:
         text = "No experiment run by this command: collected what DVC holds."
     else:
+        removed = run.get("removed") or []  # older study.json files have no such key
+        gone = f", {len(removed)} removed from the queue: not run" if removed else ""
         text = (f"Grid wall time: {clock(run['wall_seconds'])} for {run['experiments_run']} "
-                f"experiments run by this command ({run['reused']} reused).")
+                f"experiments run by this command ({run['reused']} reused{gone}).")
     known = [exp["seconds"] for exp in record["experiments"] if exp.get("seconds")]
     if known:
         text += (f" Run times measured where the experiments ran: {len(known)} of "
@@ -135,6 +137,7 @@ def render_report(record: dict) -> str:
 
 # why an experiment has no result (study.json's `reason`), in words
 REASONS = {"not_run": "not run",
+           "removed": "removed from the queue (`dvc queue remove`) before it ran: not run",
            "other_params": "ran with other params (re-run the study to replace it)",
            "other_world": "scored on other val frames: not paired"}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import translators
 from common.config import parse_yaml
 from pipeline.params import ParamError, load_params
 
@@ -34,14 +35,23 @@ def test_repository_params_load_into_typed_objects():
     assert type(params.translator_config()).__name__.endswith("Config")
 
 
-def test_loading_params_does_not_import_ultralytics():
+def test_loading_params_does_not_import_ultralytics_or_torch():
     """Every stage loads params; only train_detector and predict inspect the model
-    (detection.model_source.check_detector_model), so ingest never imports ultralytics."""
+    (detection.model_source.check_detector_model), so ingest never imports ultralytics; and
+    every translator's params are checked from its torch-free config module, so the stages
+    that run no network (ingest, build_dataset, evaluate) never import torch (~4 CPU-s)."""
     code = ("import sys; from pipeline.params import load_params; load_params(); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ultralytics'))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ultralytics', 'torch')))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_each_translators_config_is_the_one_params_checks():
+    """translators/base.py names each translator's params dataclass (torch-free) apart from the
+    translator: both must be the same class."""
+    for name in translators.names():
+        assert translators.get(name).Config is translators.config_class(name), name
 
 
 @pytest.mark.parametrize(

@@ -18,14 +18,26 @@ import numpy as np
 import pytest
 import yaml
 from dvc.utils.hydra import apply_overrides
-from tiny_repo import run
+from tiny_repo import make_repo, run
 
 from evaluation import EvalConfig, evaluate
 from evaluation.bootstrap import bootstrap_buckets
 from evaluation.study import RunLabel, as_json, summarize
 from pipeline.params import ParamError, StudyParams, load_params, without_study
 from pipeline.study import one_world
-from pipeline.study_grid import Entry, Run, grid, plan
+from pipeline.study_grid import (
+    REMOVED,
+    Entry,
+    Plan,
+    Run,
+    experiments,
+    grid,
+    plan,
+    queue_status,
+    submit,
+    succeeded_names,
+    task_state,
+)
 from pipeline.study_report import forest_rows, render_report, write_forest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,6 +128,38 @@ def test_a_rerun_reuses_what_finished_and_replaces_what_did_not():
     found[oracle.name].append(Entry(oracle.name, "e" * 40, "success", oracle.params))
     todo = plan(cells, found)
     assert todo.reuse == [none, oracle] and todo.wait == [fda] and not todo.queue
+
+
+def test_a_task_removed_from_the_queue_is_reported_not_run(tmp_path, monkeypatch):
+    """`dvc queue status` stops listing a task once it is removed: that is not a finished run
+    (only `dvc exp show` can say one finished), so the study neither counts nor collects it."""
+    assert [task_state(s, False) for s in ("Queued", "Running", "Failed", "Success")] == [
+        "Queued", "Running", "Failed", "Success"]
+    assert task_state(None, True) == "Success"  # unlisted, but its experiment succeeded
+    assert task_state(None, False) == REMOVED
+    # for real: a queued experiment, then `dvc queue remove`
+    repo = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    cell = grid(StudyParams(translators=["none", "fda"], seeds=[0], oracle=False, ideal=False),
+                raw_params(), ["fda"])[0]
+    submit(Plan(queue=[cell]))
+    task = next(e.rev[:7] for e in experiments()[cell.name] if e.state == "queued")
+    assert task_state(queue_status()[0].get(task), False) == "Queued"
+    run(repo, "dvc", "queue", "remove", cell.name)
+    states, _ = queue_status()
+    assert task not in states and cell.name not in succeeded_names([cell])
+    assert task_state(states.get(task), cell.name in succeeded_names([cell])) == REMOVED
+    record = {"grid": {"translators": ["none", "fda"], "seeds": [0], "ideal": False,
+                       "oracle": False, "set": {}, "oracle_set": {}, "bootstrap": 1000,
+                       "ci": 0.95},
+              "arms": ["none", "fda"], "metrics": {},
+              "run": {"wall_seconds": 5.0, "experiments_run": 0, "reused": 0,
+                      "removed": [cell.name], "seconds": {}},
+              "experiments": [{"name": cell.name, "arm": "fda", "seed": 0, "state": "missing",
+                               "rev": None, "seconds": None, "reason": "removed"}]}
+    report = render_report(record)
+    assert "(0 reused, 1 removed from the queue: not run)" in report
+    assert "removed from the queue (`dvc queue remove`) before it ran: not run" in report
 
 
 def test_runs_pair_only_within_one_world():

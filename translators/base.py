@@ -9,22 +9,35 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from common.errors import UserError
+
+if TYPE_CHECKING:  # every stage loads params.yaml through here: torch costs ~4 CPU-s a process
+    import torch
 
 # name -> "module:Class". Imported lazily so that choosing `none` never imports torchvision's VGG.
 _REGISTRY: dict[str, str] = {
     "none": "translators.none:NoTranslator",
-    "cyclegan": "translators.cyclegan:CycleGAN",
-    "cut": "translators.cut:CUT",
-    "nst": "translators.nst:NeuralStyleTransfer",
+    "cyclegan": "translators.cyclegan.translator:CycleGAN",
+    "cut": "translators.cut.translator:CUT",
+    "nst": "translators.nst.translator:NeuralStyleTransfer",
     "fda": "translators.fda:FourierDomainAdaptation",
     "weatherfx": "translators.weatherfx:WeatherEffects",
     "ideal": "translators.ideal:IdealTranslator",
+}
+# name -> "module:Class" of its params dataclass (its `Config`), in a module without torch:
+# params.yaml checks every translator's section, in stages that never run one.
+_CONFIGS: dict[str, str] = {
+    "none": "translators.configs:NoTranslatorConfig",
+    "cyclegan": "translators.cyclegan.config:CycleGANConfig",
+    "cut": "translators.cut.config:CUTConfig",
+    "nst": "translators.nst.config:NSTConfig",
+    "fda": "translators.configs:FDAConfig",
+    "weatherfx": "translators.configs:WeatherEffectsConfig",
+    "ideal": "translators.configs:IdealTranslatorConfig",
 }
 FRAMES = ("clone", "rendered", "ideal")
 
@@ -86,8 +99,8 @@ def get(name: str) -> Translator:
 
 
 def config_class(name: str) -> type:
-    """The params dataclass of a translator, without building the translator."""
-    if name not in _REGISTRY:
+    """The params dataclass of a translator, without importing the translator (nor torch)."""
+    if name not in _CONFIGS:
         raise UserError(f"unknown translator {name!r}; choose one of: {', '.join(_REGISTRY)}")
-    module_name, class_name = _REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name).Config
+    module_name, class_name = _CONFIGS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)

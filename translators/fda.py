@@ -9,15 +9,16 @@ target weather, resized to the source size. `fit` only picks and stores the refe
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from common.config import build, check_int, check_range
+from common.config import build
 from common.files import atomic_write_json
+from translators.configs import FDAConfig
 from translators.io import (
     CONFIG_FILE,
     load_image,
@@ -51,18 +52,6 @@ def low_frequency_swap(source: torch.Tensor, target: torch.Tensor, beta: float) 
         amplitude = torch.where(window, torch.fft.rfft2(target.double()).abs(), spectrum.abs())
         spectrum = torch.polar(amplitude, spectrum.angle())
     return torch.fft.irfft2(spectrum, s=(height, width)).to(source.dtype)
-
-
-@dataclass
-class FDAConfig:
-    beta: float = 0.01  # half-width of the swapped window / min(H, W); the paper's 0.01
-    n_references: int = 100  # target frames kept by fit (a seeded subset), one drawn per image
-
-    def __post_init__(self) -> None:
-        # beta is the window's half-width over the shorter side: at 0.5 the window is the whole
-        # spectrum (the reference image itself); 0 swaps nothing (the identity, a sanity check)
-        check_range("beta", self.beta, 0.0, 0.5)
-        check_int("n_references", self.n_references, minimum=1)
 
 
 class FourierDomainAdaptation:

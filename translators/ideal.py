@@ -10,16 +10,10 @@ datasets no such frames exist: params load refuses `translator: ideal` with `dat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from translators.configs import IdealTranslatorConfig
 from translators.none import NoTranslator
-
-
-@dataclass
-class IdealTranslatorConfig:
-    """No params: the renders are part of the sample world (its own seed decides them)."""
 
 
 class IdealTranslator(NoTranslator):

@@ -6,17 +6,12 @@ pipeline picks because its `frames` is "rendered"; applied to images it is the i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from common.files import atomic_write_json
-
-
-@dataclass
-class NoTranslatorConfig:
-    """No params: the baseline has nothing to tune."""
+from translators.configs import NoTranslatorConfig
 
 
 class NoTranslator:

@@ -13,14 +13,14 @@ and fine detail of the frame are kept while the low-frequency weather look is tr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from common.config import ParamError, build, check_int, check_range
+from common.config import build
 from common.files import atomic_write_json
 from translators.io import (
     CONFIG_FILE,
@@ -30,52 +30,9 @@ from translators.io import (
     read_config,
     save_references,
 )
+from translators.nst.config import DEFAULT_LR, NSTConfig
 from translators.nst.style import LossWeights, style_grams, stylize
-from translators.nst.vgg import VGGFeatures, check_weights, layer_names
-
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.01}  # adam: pixel units, [0, 1] images
-
-
-@dataclass
-class NSTConfig:
-    weights: str = "imagenet"  # imagenet | random | path to a VGG19 state dict
-    # The original study's choice (Keras layer names).
-    content_layers: list[str] = field(default_factory=lambda: ["block2_conv2"])
-    style_layers: list[str] = field(
-        default_factory=lambda: [
-            "block1_conv2",
-            "block2_conv2",
-            "block3_conv3",
-            "block4_conv3",
-            "block5_conv3",
-        ]
-    )
-    content_weight: float = 0.01
-    style_weight: float = 4.0
-    tv_weight: float = 1.0
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    steps: int = 200  # loss evaluations per batch (the Keras recipe: 10 × 20 L-BFGS evaluations)
-    lr: float | None = None  # None: 1.0 for lbfgs, 0.01 for adam
-    max_size: int | None = None  # cap on the longer side of the optimisation resolution
-    n_style_images: int = 1  # style frames; their Gram matrices are averaged
-
-    def __post_init__(self) -> None:
-        known = layer_names()
-        for key in ("content_layers", "style_layers"):
-            layers = getattr(self, key)
-            bad = [layer for layer in layers if layer not in known]
-            if not layers or bad:
-                raise ParamError(f"{key}: {bad or 'empty'}; choose from {', '.join(known)}")
-        if self.optimizer not in DEFAULT_LR:
-            raise ParamError(f"optimizer: must be lbfgs or adam, got {self.optimizer!r}")
-        check_int("steps", self.steps, minimum=1)
-        check_int("n_style_images", self.n_style_images, minimum=1)
-        if self.max_size is not None:
-            check_int("max_size", self.max_size, minimum=32)
-        if self.lr is not None and not self.lr > 0:
-            raise ParamError(f"lr: must be > 0 or null, got {self.lr!r}")
-        for key in ("content_weight", "style_weight", "tv_weight"):
-            check_range(key, getattr(self, key), 0.0, float("inf"))
+from translators.nst.vgg import VGGFeatures, check_weights
 
 
 class NeuralStyleTransfer:

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from common.errors import MissingInputError, UserError
+from translators.nst.config import VGG19_BLOCKS, layer_names
 
-# torchvision's VGG19 ("E"): conv output channels per block; max-pool after each block.
-_BLOCKS: list[list[int]] = [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CHECKPOINT_NAME = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K_V1 file
@@ -29,17 +28,10 @@ class VGGWeightsNotFoundError(MissingInputError):
     """The VGG19 weights file is not on disk (and we never download at run time)."""
 
 
-def layer_names() -> list[str]:
-    """All selectable layer names, shallow to deep."""
-    return [
-        f"block{b + 1}_conv{c + 1}" for b, convs in enumerate(_BLOCKS) for c in range(len(convs))
-    ]
-
-
 def _relu_index(layer: str) -> int:
     """Index, in torchvision's `vgg19().features`, of the ReLU that ends `layer`."""
     index = 0
-    for b, convs in enumerate(_BLOCKS):
+    for b, convs in enumerate(VGG19_BLOCKS):
         for c in range(len(convs)):
             if layer == f"block{b + 1}_conv{c + 1}":
                 return index + 1
@@ -52,7 +44,7 @@ def _features(n_modules: int) -> nn.Sequential:
     """The first `n_modules` modules of torchvision's vgg19().features (same indices/keys)."""
     modules: list[nn.Module] = []
     in_channels = 3
-    for convs in _BLOCKS:
+    for convs in VGG19_BLOCKS:
         for out_channels in convs:
             modules += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
             in_channels = out_channels
