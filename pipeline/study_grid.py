@@ -190,6 +190,13 @@ def queue_status() -> tuple[dict[str, str], int]:
     return states, workers
 
 
+def worker_up(states: dict[str, str], workers: int) -> bool:
+    """Whether a queue worker is up: DVC counts one, or a task is running. DVC's count alone is
+    not enough: seen reading `0 active, 0 idle` while three workers ran three tasks, and a study
+    that believed it started one more worker, then stopped waiting."""
+    return workers > 0 or "Running" in states.values()
+
+
 def task_state(state: str | None, succeeded: bool) -> str:
     """A waited-for task's state from its `dvc queue status` row (None: the queue no longer
     lists it). Unlisted, it ended as Success only if `dvc exp show` has its experiment
@@ -254,7 +261,7 @@ def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
                 eta = f", ETA {clock(max(0.0, mean * left))}" if left else ""
                 print(f"study: {len(seconds)}/{len(tasks)} done ({failed} failed): {name} "
                       f"{state.lower()} after {clock(seconds[name])}{eta}", flush=True)
-        if workers or len(seconds) + len(removed) == len(tasks):
+        if worker_up(states, workers) or len(seconds) + len(removed) == len(tasks):
             idle_since = None
         elif idle_since is None:
             idle_since = now

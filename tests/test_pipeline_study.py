@@ -37,6 +37,7 @@ from pipeline.study_grid import (
     submit,
     succeeded_names,
     task_state,
+    worker_up,
 )
 from pipeline.study_report import forest_rows, render_report, write_forest
 
@@ -384,3 +385,10 @@ def test_report_states_headroom_share_and_mde_from_study_json(mot_tables):
     assert f"{share['value']:+.0%} [{share['lo']:+.0%}, {share['hi']:+.0%}]" in row
     assert 0 < share["value"] < 1 and power["n_seeds"] == 3 and power["power"] == 0.8
     assert "ideal (perfect translator)" in report
+
+
+def test_a_running_task_means_a_worker_is_up_whatever_dvc_counts():
+    assert worker_up({"70dd240": "Running", "77f23ea": "Queued"}, 0)  # DVC said 0 active
+    assert worker_up({"77f23ea": "Queued"}, 1)
+    assert not worker_up({"77f23ea": "Queued", "e74bf35": "Success"}, 0)
+    assert not worker_up({}, 0)
