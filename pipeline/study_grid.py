@@ -90,10 +90,44 @@ def grid(study: StudyParams, raw: dict, translators: list[str] | None = None,
     return cells
 
 
+# Thread counts the libraries this process imports set for themselves: ultralytics' import sets
+# OMP_NUM_THREADS=1 when it is unset, and a queue worker started from here would hand that to
+# every stage it runs. Such a run trains on 1 thread where one from a shell-started worker trains
+# on 2: other floats, another mAP50 for the same params (seen: workers of one study with and
+# without it). Workers get these as the user launched the study.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS")
+
+
+def launch_environ() -> dict[str, str] | None:
+    """The environment this process was started with (Linux: /proc/self/environ, which
+    os.environ's changes do not touch); None where it cannot be read."""
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {os.fsdecode(key): os.fsdecode(value) for key, value in pairs}
+
+
+def worker_env(environ: dict[str, str], launched: dict[str, str] | None) -> dict[str, str]:
+    """`environ` with THREAD_VARS as they were at launch (unset if they were unset)."""
+    env = dict(environ)
+    if launched is None:
+        return env
+    for var in THREAD_VARS:
+        if var in launched:
+            env[var] = launched[var]
+        else:
+            env.pop(var, None)
+    return env
+
+
 def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the venv's `dvc`; the queue worker it may start runs the stages with this PATH."""
+    """Run the venv's `dvc`; the queue worker it may start runs the stages with this PATH, and
+    with the thread counts the study was launched with (THREAD_VARS)."""
     bindir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**worker_env(dict(os.environ), launch_environ()),
+           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("YOLO_CONFIG_DIR", str(Path.cwd() / ".yolo"))
     exe = bindir / "dvc"
     cmd = [str(exe) if exe.exists() else "dvc", *args]

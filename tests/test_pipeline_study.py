@@ -10,6 +10,9 @@ third clone after `dvc exp pull`.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from pipeline.study_grid import (
     submit,
     succeeded_names,
     task_state,
+    worker_env,
     worker_up,
 )
 from pipeline.study_report import forest_rows, render_report, write_forest
@@ -393,3 +397,23 @@ def test_a_running_task_means_a_worker_is_up_whatever_dvc_counts():
     assert worker_up({"77f23ea": "Queued"}, 1)
     assert not worker_up({"77f23ea": "Queued", "e74bf35": "Success"}, 0)
     assert not worker_up({}, 0)
+
+
+def test_queue_workers_get_the_thread_counts_the_study_was_launched_with():
+    launched = {"PATH": "/bin", "MKL_NUM_THREADS": "2"}
+    now = {"PATH": "/bin", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "X": "y"}
+    assert worker_env(now, launched) == {"PATH": "/bin", "MKL_NUM_THREADS": "2", "X": "y"}
+    assert worker_env(now, None) == now  # no /proc: nothing to restore from
+
+
+def test_the_launch_environment_is_read_past_what_imports_set(tmp_path):
+    """A process started without OMP_NUM_THREADS that imports ultralytics (which sets it to 1)
+    still hands its dvc calls none."""
+    code = ("import json, os; import ultralytics; from pipeline.study_grid import launch_environ, "
+            "worker_env; print(json.dumps([os.environ.get('OMP_NUM_THREADS'), "
+            "worker_env(dict(os.environ), launch_environ()).get('OMP_NUM_THREADS')]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",)}
+    env.update(PYTHONPATH=str(REPO), YOLO_CONFIG_DIR=str(tmp_path / ".yolo"), YOLO_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out.splitlines()[-1]) == ["1", None]
