@@ -186,6 +186,8 @@ def seeded_checkpoint(path: Path, arch: str = REFERENCE_ARCH, seed: int = REFERE
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
     yolo.save(path)
+    # weights_only=False: an ultralytics checkpoint pickles the model object itself; this is the
+    # file written one line above, in this process, not one from elsewhere
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     checkpoint["date"] = None  # ultralytics stamps the time of saving
     torch.save(checkpoint, path)
