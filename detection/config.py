@@ -67,3 +67,31 @@ class DetectorConfig:
             raise ParamError(f"rect: true does not work on several GPUs (device {self.device}): "
                              "ultralytics' DDP shuffles and mosaics; set rect: false")
 
+
+
+# Where stage pretrain_detector writes its checkpoint; dvc.yaml lists the folder as a dep of
+# train_detector beside pretrained/ (detection/model_source.py allows checkpoints in both).
+PRETRAIN_CHECKPOINT = "outputs/pretrain/model.pt"
+
+
+@dataclass
+class PretrainConfig:
+    """`pretrain:` in params.yaml: stage pretrain_detector, the starting weights every detector
+    run fine-tunes on the sample world (the real recipe starts from COCO weights instead).
+
+    It trains `model` from scratch for `epochs` on the sample world's pretraining frames
+    (data.sample.pretrain_frames) with its own `seed`, and the training recipe of `detector`
+    (imgsz, batch, optimiser, augmentation, device); `detector.model:
+    outputs/pretrain/model.pt` then starts from it. The training seed is not the run's `seed`:
+    every arm and seed of a study starts from the same weights."""
+
+    model: str = "yolov5n.yaml"  # an architecture yaml: what the pretraining trains from scratch
+    epochs: int = 0  # 0 = no pretraining: the stage writes no checkpoint
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, minimum=0, maximum=10_000)
+        check_int("seed", self.seed, minimum=0)
+        if not self.model.lower().endswith((".yaml", ".yml")):
+            raise ParamError(f"model: must be an architecture yaml such as yolov5n.yaml (the "
+                             f"pretraining starts from scratch), got {self.model!r}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common.config import ParamError
 from common.errors import MissingInputError, UserError
+from detection.config import PRETRAIN_CHECKPOINT
 from detection.env import configure_ultralytics
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 # Where the train_detector stage expects checkpoints: dvc.yaml lists this folder as a dep, so a
 # changed checkpoint re-trains and the same bytes do not (see pretrained/README.md).
 PRETRAINED_DIR = Path("pretrained")
+# ... and stage pretrain_detector's output folder, the other checkpoint dep of train_detector
+CHECKPOINT_DIRS = (PRETRAINED_DIR, Path(PRETRAIN_CHECKPOINT).parent)
 
 
 @dataclass(frozen=True)
@@ -53,17 +56,21 @@ def inspect_model(model: str) -> ModelSource:
     return _inspect_yaml(model)
 
 
-def check_detector_model(model: str, imgsz: int) -> None:
+def check_detector_model(model: str, imgsz: int, pretrain_model: str | None = None) -> None:
     """`detector.model` against what it names: a checkpoint must be on disk under pretrained/ (the
-    folder dvc.yaml tracks for train_detector, so a changed checkpoint re-trains) and readable, a
-    yaml buildable, and `imgsz` a multiple of the model's largest stride, read from the model.
-    The stages that train or predict with the model run this first; the others never import
-    ultralytics (pipeline/params.py loads params without it)."""
-    if is_checkpoint_name(model) and not Path(model).resolve().is_relative_to(
-            PRETRAINED_DIR.resolve()):
+    folder dvc.yaml tracks for train_detector, so a changed checkpoint re-trains) or be stage
+    pretrain_detector's, and readable, a yaml buildable, and `imgsz` a multiple of the model's
+    largest stride, read from the model. The stages that train or predict with the model run
+    this first; the others never import ultralytics (pipeline/params.py loads params without
+    it). Before pretrain_detector has run (the study, checking ahead of its experiments), its
+    checkpoint is checked through `pretrain_model`, the architecture it will be trained from."""
+    if is_checkpoint_name(model) and not any(Path(model).resolve().is_relative_to(d.resolve())
+                                             for d in CHECKPOINT_DIRS):
         raise ParamError(f"detector.model: {model} is outside {PRETRAINED_DIR}/, the folder "
                          f"dvc.yaml tracks as train_detector's dep; move it there (e.g. "
                          f"{PRETRAINED_DIR / Path(model).name}) so a changed checkpoint re-trains")
+    if Path(model) == Path(PRETRAIN_CHECKPOINT) and not Path(model).exists() and pretrain_model:
+        model = pretrain_model
     configure_ultralytics()  # before inspect_model imports ultralytics (detection/env.py)
     check_imgsz(imgsz, inspect_model(model))
 

@@ -12,6 +12,7 @@ from common.errors import UserError
 OUTPUTS = Path("outputs")
 INGEST = OUTPUTS / "ingest"
 SAMPLE_WORLD = INGEST / "sample_world"  # data.source: sample writes its world here
+PRETRAIN_SET = "pretrain"  # ... and the manifest of its detector pretraining frames, INGEST / this
 TRANSLATORS = OUTPUTS / "translators"
 TRANSLATE = OUTPUTS / "translate"
 DATASET = OUTPUTS / "dataset"
@@ -31,6 +32,7 @@ PLOTS = OUTPUTS / "plots"
 RESUME = OUTPUTS / "resume"
 TRANSLATOR_CHECKPOINTS = RESUME / "translators"
 DETECTOR_RUN = RESUME / "detector"
+PRETRAIN_RUN = RESUME / "pretrain"  # stage pretrain_detector's dataset and ultralytics run dir
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:

@@ -1,7 +1,8 @@
 """Stage `ingest`: read KITTI, vKITTI2 and BDD100K into the unified manifest.
 
 With `data.source: sample` it first writes the built-in sample world (in the real layouts) under
-outputs/ingest/sample_world, then reads it with the same readers as the real downloads.
+outputs/ingest/sample_world, then reads it with the same readers as the real downloads, and its
+detector pretraining frames (data.sample.pretrain_frames) into outputs/ingest/pretrain.
 """
 
 from __future__ import annotations
@@ -18,20 +19,25 @@ from data.bdd100k import read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
 from data.sample import SampleWorld, write_sample_world
 from data.vkitti2 import read_vkitti2
-from pipeline.common import INGEST, SAMPLE_WORLD, run_stage
+from pipeline.common import INGEST, PRETRAIN_SET, SAMPLE_WORLD, run_stage
 from pipeline.params import Params, RealPaths, load_params
 
 
 def main(argv: list[str]) -> None:
     params = load_params()
     with atomic_dir(INGEST) as tmp:
+        results = {}
         if params.data.source == "sample":
             # the world has its own seed (data.sample.seed): the top-level `seed` varies training
-            world = tmp / SAMPLE_WORLD.relative_to(INGEST)
-            roots = sample_world_roots(write_sample_world(world, params.data.sample))
+            written = write_sample_world(tmp / SAMPLE_WORLD.relative_to(INGEST),
+                                         params.data.sample)
+            roots = sample_world_roots(written)
+            if params.data.sample.pretrain_frames:  # in KITTI's layout: the KITTI reader reads it
+                results[PRETRAIN_SET] = read_kitti_detection(written.pretrain_root,
+                                                              params.classes.kitti)
         else:
             roots = params.data.real
-        for name, result in read_all(params, roots).items():
+        for name, result in {**read_all(params, roots), **results}.items():
             if params.data.source == "sample":
                 result = _point_at_final_location(result, tmp)
             write_manifest(result, tmp / name)

@@ -21,7 +21,7 @@ from common.config import ParamError, build, check_int, check_range, read_yaml_f
 from common.runtime import normalise_device
 from common.weathers import WEATHERS
 from data.sample.config import SampleConfig
-from detection.config import DetectorConfig
+from detection.config import PRETRAIN_CHECKPOINT, DetectorConfig, PretrainConfig
 from evaluation.config import MAX_REPLICATES, EvalConfig, GapConfig
 from translators import base as translators
 
@@ -185,6 +185,8 @@ class Params:
     translators: TranslatorsParams = field(default_factory=TranslatorsParams)
     dataset: DatasetParams = field(default_factory=DatasetParams)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # the sample world's
+    # stand-in for COCO weights (stage pretrain_detector)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     gap: GapConfig = field(default_factory=GapConfig)  # stage gap: the domain gap, label-free
     study: StudyParams = field(default_factory=StudyParams)
@@ -199,6 +201,7 @@ class Params:
             raise ParamError("translator: `ideal` needs the sample world's renders (the clone "
                              "frames drawn again in the real look); with data.source: real there "
                              "are none")
+        self._check_pretrain()
         if not self.weathers or len(set(self.weathers)) != len(self.weathers):
             raise ParamError(f"weathers: each of fog, rain, overcast at most once, and at least "
                              f"one; got {self.weathers!r}")
@@ -206,6 +209,21 @@ class Params:
             if name not in self.classes.names:
                 raise ParamError(f"evaluation.classes: {name!r} is not a detector class; "
                                  f"classes.names are {', '.join(self.classes.names)}")
+
+    def _check_pretrain(self) -> None:
+        """Pretraining needs the sample world's pretraining frames; the checkpoint needs it."""
+        if self.pretrain.epochs and self.data.source == "real":
+            raise ParamError("pretrain.epochs: pretraining trains on the sample world's own "
+                             "pretraining frames; with data.source: real set pretrain.epochs: 0 "
+                             "and fine-tune a COCO checkpoint under pretrained/ "
+                             "(presets/original_study.yaml does)")
+        if self.pretrain.epochs and not self.data.sample.pretrain_frames:
+            raise ParamError("pretrain.epochs: there is nothing to pretrain on; set "
+                             "data.sample.pretrain_frames (or pretrain.epochs: 0)")
+        if Path(self.detector.model) == Path(PRETRAIN_CHECKPOINT) and not self.pretrain.epochs:
+            raise ParamError(f"detector.model: {PRETRAIN_CHECKPOINT} is written only when "
+                             f"pretrain.epochs > 0; set that, or detector.model to an "
+                             f"architecture yaml (from scratch) or a checkpoint under pretrained/")
 
     def translator_config(self) -> Any:
         """The params dataclass of the chosen translator."""

@@ -183,8 +183,9 @@ def main(argv: list[str]) -> None:
     run: dict = {"wall_seconds": None, "experiments_run": 0, "reused": 0, "removed": [],
                  "seconds": {}}
     if not args.collect_only:
-        detector = with_study_set(raw, study.set).detector  # before hours of queued experiments
-        check_detector_model(detector.model, detector.imgsz)
+        planned = with_study_set(raw, study.set)  # checked before hours of queued experiments
+        check_detector_model(planned.detector.model, planned.detector.imgsz,
+                             planned.pretrain.model)
         cells = grid(study, raw, _subset(args.translators, study.translators, "study.translators"),
                      _subset(args.seeds, study.seeds, "study.seeds"), args.oracle, args.ideal)
         todo = plan(cells, experiments())

@@ -120,6 +120,19 @@ def test_each_translators_config_is_the_one_params_checks():
         (lambda p: p["dataset"].update(kitti_val_fraction=0.2),
          "dataset.kitti_val_fraction: unknown key; allowed: train_on, val_fraction"),
         (lambda p: p.update(colour="red"), "colour: unknown key"),
+        (lambda p: p["pretrain"].update(model="pretrained/x.pt"),
+         "pretrain.model: must be an architecture yaml such as yolov5n.yaml"),
+        (lambda p: p["pretrain"].update(epochs=-1),
+         "pretrain.epochs: must be a whole number in [0, 10000], got -1"),
+        (lambda p: p["data"]["sample"].update(pretrain_frames=-1),
+         "data.sample.pretrain_frames: must be a whole number in [0, 100000], got -1"),
+        (lambda p: p["data"].update(source="real"),
+         "pretrain.epochs: pretraining trains on the sample world's own pretraining frames; "
+         "with data.source: real set pretrain.epochs: 0"),
+        (lambda p: p["data"]["sample"].update(pretrain_frames=0),
+         "pretrain.epochs: there is nothing to pretrain on; set data.sample.pretrain_frames"),
+        (lambda p: p["pretrain"].update(epochs=0),
+         "detector.model: outputs/pretrain/model.pt is written only when pretrain.epochs > 0"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, edit, message):

@@ -38,7 +38,10 @@ DELIBERATE_OVERRIDES = {
     **{f"translators.nst.{key}": DEMO_NST for key in ("steps", "max_size", "style_layers")},
     **{f"data.sample.{key}": DEMO_WORLD for key in (
         "kitti_frames", "vkitti2_scenes", "vkitti2_frames_per_scene",
-        "bdd_val_frames_per_weather")},
+        "bdd_val_frames_per_weather", "pretrain_frames")},
+    # the sample world's detectors start from its own pretrained weights (the real recipe: COCO)
+    "detector.model": "fine-tune stage pretrain_detector's weights, the sample world's COCO",
+    "pretrain.epochs": "the sample world pretrains; the default 0 suits the real datasets",
     "study.oracle_set": STUDY,
     # the full grid (+ fda, + the oracle) is for GPUs; 12 runs are ~2 h on a 2-core CPU
     "study.translators": STUDY_CPU,

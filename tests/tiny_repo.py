@@ -21,11 +21,15 @@ BIN = Path(sys.executable).parent
 TINY = {
     "translator": "cyclegan",  # what the graph tests train, whichever translator is the default
     "data": {"sample": {"kitti_frames": 16, "vkitti2_scenes": 1, "vkitti2_frames_per_scene": 8,
-                        "bdd_train_frames_per_weather": 3, "bdd_val_frames_per_weather": 4}},
+                        "bdd_train_frames_per_weather": 3, "bdd_val_frames_per_weather": 4,
+                        "pretrain_frames": 0}},
     "translators": {"cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "crop_size": 32,
                                  "n_epochs": 1, "n_epochs_decay": 0},
                     "nst": {"steps": 2}},
-    "detector": {"epochs": 2, "imgsz": 128, "batch": 8},
+    "detector": {"model": "yolov5n.yaml", "epochs": 2, "imgsz": 128, "batch": 8},
+    # from scratch: a pretraining stage run per graph would cost every graph test its start-up
+    # (tests/test_pipeline_pretrain.py runs it)
+    "pretrain": {"epochs": 0},
 }
 
 

@@ -32,7 +32,8 @@ Modules, in dependency order:
 - projection.py: things -> image polygons; the label pass (boxes, occlusion, id / depth maps);
 - looks.py: sim vs photographic painting, weather effects, the sensor;
 - datasets.py: the KITTI, vKITTI2 and BDD100K writers (files, labels, occlusion buckets), and
-  the `ideal` translator's renders of the vKITTI2 clone frames (ideal/, beside the datasets);
+  the `ideal` translator's renders of the vKITTI2 clone frames (ideal/, beside the datasets),
+  and the detector's pretraining set (pretrain/, KITTI's layout: the sample world's COCO);
 - overview.py: render_overview, the README picture of a written world;
 - this file: write_sample_world, the entry point, and the public names re-exported.
 """
@@ -48,6 +49,7 @@ from data.sample.camera import Camera
 from data.sample.config import (
     BDD_BUCKETS,
     BDD_WEATHERS,
+    STREAM_PRETRAIN,
     VKITTI2_VARIATIONS,
     SampleConfig,
     SampleWorld,
@@ -111,6 +113,8 @@ def write_sample_world(root: Path, cfg: SampleConfig) -> SampleWorld:
         (tmp / "vkitti2").mkdir()
         write_vkitti2(tmp / "vkitti2", cfg, ideal_root=tmp / "ideal")
         write_bdd(tmp / "bdd100k", cfg)
+        if cfg.pretrain_frames:
+            write_kitti(tmp / "pretrain", cfg, cfg.pretrain_frames, STREAM_PRETRAIN)
         _replace_dir(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

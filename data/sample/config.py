@@ -27,6 +27,8 @@ class SampleConfig:
     vkitti2_frames_per_scene: int = 24
     bdd_train_frames_per_weather: int = 12
     bdd_val_frames_per_weather: int = 16
+    # the detector's pretraining set (pretrain/, beside the datasets): 0 = none written
+    pretrain_frames: int = 0
     # KITTI/vKITTI2 frames are width x round(width*375/1242); BDD frames width x width*9/16
     width: int = 320
     seed: int = 0  # the world's own seed: every frame's Generator is keyed by (seed, stream, index)
@@ -34,8 +36,9 @@ class SampleConfig:
     def __post_init__(self) -> None:
         # every dataset needs frames: an empty one only fails stages later, with a worse message
         for f in fields(self):
-            if f.name not in ("width", "seed"):
+            if f.name not in ("width", "seed", "pretrain_frames"):
                 check_int(f.name, getattr(self, f.name), minimum=1, maximum=MAX_FRAMES)
+        check_int("pretrain_frames", self.pretrain_frames, minimum=0, maximum=MAX_FRAMES)
         check_int("seed", self.seed, minimum=0)
         check_int("width", self.width, minimum=64, maximum=MAX_WIDTH)
 
@@ -53,6 +56,10 @@ class SampleWorld:
     # look in each weather (same geometry, so the clone's boxes). Not part of any real dataset:
     # the real-format readers never see this tree.
     ideal_root: Path
+    # the stand-in for the COCO weights the real recipe fine-tunes: photographic street frames in
+    # clear daylight, KITTI's layout (so the KITTI reader reads them), apart from every dataset
+    # above. Stage pretrain_detector trains on them once; no real dataset has this tree.
+    pretrain_root: Path
 
 
 # Label rules shared by all three datasets.
@@ -71,14 +78,16 @@ PNG_COMPRESSION = 3
 NEAR_PLANE = 1.0  # metres; geometry closer than this is clamped (it is off-screen anyway)
 
 # Seed streams: every frame has its own Generator, keyed by (seed, stream, index).
-STREAM_KITTI, STREAM_VKITTI2, STREAM_BDD_TRAIN, STREAM_BDD_VAL, STREAM_IDEAL = 1, 2, 3, 4, 5
+(STREAM_KITTI, STREAM_VKITTI2, STREAM_BDD_TRAIN, STREAM_BDD_VAL, STREAM_IDEAL,
+ STREAM_PRETRAIN) = 1, 2, 3, 4, 5, 6
 
 
 def world_paths(root: Path) -> SampleWorld:
     root = Path(root)
     labels = root / "bdd100k" / "labels" / "det_20"
     return SampleWorld(root / "kitti", root / "vkitti2", root / "bdd100k" / "images" / "100k",
-                       labels / "det_train.json", labels / "det_val.json", root / "ideal")
+                       labels / "det_train.json", labels / "det_val.json", root / "ideal",
+                       root / "pretrain")
 
 
 def ideal_frame_path(ideal_root: Path, weather: str, scene: str, camera: str, frame: int) -> Path:

@@ -124,13 +124,19 @@ def kitti_frame(rng: np.random.Generator) -> Frame:
                  rng.uniform(0, 12))
 
 
-def write_kitti(root: Path, cfg: SampleConfig) -> None:
+def write_kitti(root: Path, cfg: SampleConfig, frames: int | None = None,
+                stream: int = STREAM_KITTI) -> None:
+    """KITTI's object layout: `frames` (cfg.kitti_frames) street scenes in clear daylight, each
+    drawn from the Generator (world seed, `stream`, index). The detector's pretraining set is
+    written by the same function on its own stream (STREAM_PRETRAIN): other scenes, same look."""
     image_dir, label_dir = root / "training" / "image_2", root / "training" / "label_2"
     image_dir.mkdir(parents=True)
     label_dir.mkdir(parents=True)
     cam = kitti_camera(cfg.width)
-    for index in tqdm(range(cfg.kitti_frames), desc="sample kitti", unit="img", leave=False):
-        rng = np.random.default_rng([cfg.seed, STREAM_KITTI, index])
+    frames = cfg.kitti_frames if frames is None else frames
+    desc = "sample kitti" if stream == STREAM_KITTI else "sample pretrain"
+    for index in tqdm(range(frames), desc=desc, unit="img", leave=False):
+        rng = np.random.default_rng([cfg.seed, stream, index])
         frame = kitti_frame(rng)
         img, seen = render_real(frame, cam, real_palette("clear", "daytime", rng, False),
                                 "clear", "daytime", rng)
