@@ -26,7 +26,8 @@ def ingest_lock(repo: Path) -> dict:
 def test_dvc_graph_end_to_end(repo: Path):
     out = run(repo, "dvc", "repro")
     for stage in ("ingest", "translator_train@fog", "translate@overcast", "build_dataset",
-                  "train_detector", "gap_reference", "gap", "predict", "evaluate"):
+                  "pretrain_detector", "train_detector", "gap_reference", "gap", "predict",
+                  "evaluate"):
         assert f"Running stage '{stage}'" in out
     assert "WARNING" not in out, out  # e.g. an empty persistent out: a user reads it as trouble
 
