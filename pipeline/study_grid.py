@@ -269,6 +269,9 @@ def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
     seconds: dict[str, float] = {}
     removed: list[str] = []
     started: dict[str, float] = {}  # when a run was first seen running
+    # unlisted on one poll only: a task a worker is just taking can be missing from `dvc queue
+    # status` for a moment (seen with two workers: a running task reported as removed)
+    unlisted_once: set[str] = set()
     failed = 0
     idle_since = None
     restarted = False
@@ -281,6 +284,10 @@ def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
                      else set())
         for task, name in waiting.items():
             state = task_state(states.get(task), name in succeeded)
+            if state == REMOVED and name not in unlisted_once:
+                unlisted_once.add(name)  # removed only if still unlisted on the next poll
+                continue
+            unlisted_once.discard(name)
             if state == "Running":
                 started.setdefault(name, now)
             elif state == REMOVED:

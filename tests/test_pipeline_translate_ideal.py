@@ -27,6 +27,8 @@ TINY = {"kitti_frames": 4, "vkitti2_scenes": 2, "vkitti2_frames_per_scene": 3,
 def _params(tmp_path: Path, **changes) -> dict:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"]["sample"] = TINY
+    raw["pretrain"]["epochs"] = 0  # no detector here: no pretraining frames needed
+    raw["detector"]["model"] = "yolov5n.yaml"
     raw.update(changes)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
