@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from common.errors import MissingInputError
+from common.files import atomic_torch_save
 from common.runtime import resolve_device
 from evaluation.config import STRIDE, GapConfig
 from evaluation.errors import EvalInputError
@@ -185,12 +186,14 @@ def seeded_checkpoint(path: Path, arch: str = REFERENCE_ARCH, seed: int = REFERE
     for module in yolo.model.modules():
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     yolo.save(path)
-    # weights_only=False: an ultralytics checkpoint pickles the model object itself; this is the
-    # file written one line above, in this process, not one from elsewhere
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    # read back the way ultralytics reads its checkpoints (they pickle the model object itself)
+    from ultralytics.nn.tasks import torch_safe_load
+
+    checkpoint, _ = torch_safe_load(str(path))
     checkpoint["date"] = None  # ultralytics stamps the time of saving
-    torch.save(checkpoint, path)
+    atomic_torch_save(checkpoint, Path(path))
     return path
 
 

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from common.config import read_yaml_file
+from detection.config import PRETRAIN_CHECKPOINT
 from pipeline.common import DETECTOR_WEIGHTS, GAP_JSON
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,11 +135,16 @@ def test_every_stage_lists_the_code_it_imports():
 
 def test_output_paths_in_dvc_yaml_are_those_the_stages_write():
     """dvc.yaml cannot import pipeline/common.py: where it names a stage's file, the same path."""
-    graph, _ = repo_graph()
+    graph, params = repo_graph()
     assert graph["stages"]["gap"]["outs"] == [GAP_JSON.parent.as_posix()]
     assert GAP_JSON.as_posix() in graph["metrics"]
     assert graph["artifacts"]["detector"]["path"] == DETECTOR_WEIGHTS.as_posix()
     assert DETECTOR_WEIGHTS.parent.as_posix() in graph["stages"]["train_detector"]["outs"]
+    # the pretraining checkpoint: its stage's out, a dep of the fine-tuning, params.yaml's start
+    pretrain_out = Path(PRETRAIN_CHECKPOINT).parent.as_posix()
+    assert graph["stages"]["pretrain_detector"]["outs"] == [pretrain_out]
+    assert pretrain_out in graph["stages"]["train_detector"]["deps"]
+    assert params["detector"]["model"] == PRETRAIN_CHECKPOINT
 
 
 def test_a_removed_dep_is_named_with_the_stage_and_the_importer():

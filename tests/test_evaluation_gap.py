@@ -183,6 +183,13 @@ def test_features_of_a_frame_are_identical_in_two_cpu_runs(checkpoint, frames):
     assert not np.allclose(first.values[0], first.values[1], rtol=1e-2, atol=0)
 
 
+def test_the_seeded_checkpoint_is_the_same_bytes_wherever_it_is_written(checkpoint, tmp_path):
+    """No save date, no file name inside the archive: DVC hashes one reference file."""
+    again = seeded_checkpoint(tmp_path / "elsewhere" / "other-name.pt")
+    assert again.read_bytes() == checkpoint.read_bytes()
+    assert not list(again.parent.glob(".*"))  # written atomically: no temp file left
+
+
 def test_extractor_is_the_sppf_layer(checkpoint):
     extractor = load_extractor(checkpoint, "cpu")
     assert extractor.name == "YOLO SPPF (layer 9, 256 channels, global mean pool)"
