@@ -36,6 +36,10 @@ IDEAL = "ideal"  # the perfect appearance translator: its Δ is the headroom
 POLL_S = (5.0, 30.0)  # seconds between two `dvc queue status`: a tenth of the current run's
 # time so far, within these bounds (each poll is a dvc process: ~0.7 s of CPU)
 NO_WORKER_S = 60.0  # no queue worker for this long while ours wait: start one; twice: give up
+# `dvc queue status` / `dvc exp show` can fail while a worker rewrites the queue's files (seen:
+# "unexpected error - Expecting value: line 1 column 1"): that poll is retried; this many failed
+# in a row end the wait (the workers run on; `--collect-only` collects what they finish)
+POLL_FAILURES = 5
 LOG_LINES = 40  # of a failed experiment's `dvc queue logs`
 REMOVED = "Removed"  # a waited-for task's state once `dvc queue remove` dropped it
 
@@ -275,13 +279,25 @@ def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
     failed = 0
     idle_since = None
     restarted = False
+    failed_polls = 0
     while len(seconds) + len(removed) < len(tasks):
         time.sleep(min(POLL_S[1], max(POLL_S[0], (time.monotonic() - last) / 10)))
-        states, workers = queue_status()
-        now, before = time.monotonic(), last
         waiting = {t: n for t, n in tasks.items() if n not in seconds and n not in removed}
-        succeeded = (succeeded_names(cells) if any(t not in states for t in waiting)
-                     else set())
+        try:
+            states, workers = queue_status()
+            succeeded = (succeeded_names(cells) if any(t not in states for t in waiting)
+                         else set())
+        except StudyError as err:
+            failed_polls += 1
+            if failed_polls == POLL_FAILURES:
+                raise StudyError(f"{err}\n(the queue could not be read {POLL_FAILURES} times "
+                                 "in a row; its workers run on: `dvc queue status`, then "
+                                 "`python -m pipeline.study --collect-only`)") from err
+            print(f"study: reading the queue failed ({str(err).splitlines()[0]}); trying again "
+                  "at the next poll", flush=True)
+            continue
+        failed_polls = 0
+        now, before = time.monotonic(), last
         for task, name in waiting.items():
             state = task_state(states.get(task), name in succeeded)
             if state == REMOVED and name not in unlisted_once:

@@ -26,6 +26,7 @@ from tiny_repo import make_repo, run
 from evaluation import EvalConfig, evaluate
 from evaluation.bootstrap import bootstrap_buckets
 from evaluation.study import RunLabel, as_json, summarize
+from pipeline import study_grid
 from pipeline.params import ParamError, StudyParams, load_params, without_study
 from pipeline.study import one_world
 from pipeline.study_grid import (
@@ -33,6 +34,7 @@ from pipeline.study_grid import (
     Entry,
     Plan,
     Run,
+    StudyError,
     experiments,
     grid,
     plan,
@@ -166,6 +168,40 @@ def test_a_task_removed_from_the_queue_is_reported_not_run(tmp_path, monkeypatch
     report = render_report(record)
     assert "(0 reused, 1 removed from the queue: not run)" in report
     assert "removed from the queue (`dvc queue remove`) before it ran: not run" in report
+
+
+def test_a_failed_read_of_the_queue_is_retried_and_said(monkeypatch, capsys):
+    """A worker rewriting the queue's files can make one `dvc queue status` fail: the study
+    says so and polls again; only POLL_FAILURES failures in a row end its wait."""
+    cell = grid(StudyParams(translators=["none", "fda"], seeds=[0], oracle=False, ideal=False),
+                raw_params(), ["fda"])[0]
+    monkeypatch.setattr(study_grid, "experiments",
+                        lambda: {cell.name: [Entry(cell.name, "abcdef0123", "queued", {})]})
+    monkeypatch.setattr(study_grid, "dvc", lambda *args, **kwargs: None)  # `dvc queue start`
+    monkeypatch.setattr(study_grid, "POLL_S", (0.0, 0.0))
+    polls = iter([StudyError("`dvc queue status` failed:\nERROR: unexpected error - Expecting "
+                             "value: line 1 column 1 (char 0)"),
+                  ({"abcdef0": "Running"}, 1), ({"abcdef0": "Success"}, 1)])
+
+    def queue_status():
+        answer = next(polls)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(study_grid, "queue_status", queue_status)
+    seconds, removed = study_grid.run_queue([cell])
+    assert list(seconds) == [cell.name] and removed == []
+    out = capsys.readouterr().out
+    assert "reading the queue failed (`dvc queue status` failed:); trying again" in out
+    assert f"1/1 done (0 failed): {cell.name} success" in out
+
+    def never():
+        raise StudyError("`dvc queue status` failed:\nERROR: unexpected error")
+
+    monkeypatch.setattr(study_grid, "queue_status", never)
+    with pytest.raises(StudyError, match=f"could not be read {study_grid.POLL_FAILURES} times"):
+        study_grid.run_queue([cell])
 
 
 def test_runs_pair_only_within_one_world():
