@@ -13,6 +13,9 @@ OUTPUTS = Path("outputs")
 INGEST = OUTPUTS / "ingest"
 SAMPLE_WORLD = INGEST / "sample_world"  # data.source: sample writes its world here
 PRETRAIN_SET = "pretrain"  # ... and the manifest of its detector pretraining frames, INGEST / this
+# ... beside it, every pretraining file's sha256: stage pretrain_detector depends on that folder
+# alone, so a new BDD100K or KITTI count (the oracle's) does not re-pretrain
+PRETRAIN_HASHES = "frames.sha256"
 TRANSLATORS = OUTPUTS / "translators"
 TRANSLATE = OUTPUTS / "translate"
 DATASET = OUTPUTS / "dataset"

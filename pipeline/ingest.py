@@ -2,24 +2,26 @@
 
 With `data.source: sample` it first writes the built-in sample world (in the real layouts) under
 outputs/ingest/sample_world, then reads it with the same readers as the real downloads, and its
-detector pretraining frames (data.sample.pretrain_frames) into outputs/ingest/pretrain.
+detector pretraining frames (data.sample.pretrain_frames) into outputs/ingest/pretrain, with
+their files' hashes (stage pretrain_detector's only data dependency).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from common.files import atomic_dir
+from common.files import atomic_dir, atomic_write_text
 from data import IngestResult, write_manifest
 from data.bdd100k import read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
 from data.sample import SampleWorld, write_sample_world
 from data.vkitti2 import read_vkitti2
-from pipeline.common import INGEST, PRETRAIN_SET, SAMPLE_WORLD, run_stage
+from pipeline.common import INGEST, PRETRAIN_HASHES, PRETRAIN_SET, SAMPLE_WORLD, run_stage
 from pipeline.params import Params, RealPaths, load_params
 
 
@@ -35,6 +37,7 @@ def main(argv: list[str]) -> None:
             if params.data.sample.pretrain_frames:  # in KITTI's layout: the KITTI reader reads it
                 results[PRETRAIN_SET] = read_kitti_detection(written.pretrain_root,
                                                               params.classes.kitti)
+                write_tree_sha256(written.pretrain_root, tmp / PRETRAIN_SET / PRETRAIN_HASHES)
         else:
             roots = params.data.real
         for name, result in {**read_all(params, roots), **results}.items():
@@ -42,6 +45,19 @@ def main(argv: list[str]) -> None:
                 result = _point_at_final_location(result, tmp)
             write_manifest(result, tmp / name)
             _print_summary(name, result)
+        if PRETRAIN_SET not in results:  # the folder stage pretrain_detector depends on
+            atomic_write_text(tmp / PRETRAIN_SET / "NONE.txt",
+                              "no detector pretraining frames (data.sample.pretrain_frames: 0, "
+                              "or data.source: real)\n")
+
+
+def write_tree_sha256(root: Path, out: Path) -> None:
+    """`sha256sum`'s lines for every file under root (paths relative to it, sorted): a file that
+    changes when any of them does, so a stage can depend on it instead of on the tree."""
+    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(root).as_posix()}"
+             for f in sorted(Path(root).rglob("*")) if f.is_file()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "".join(line + "\n" for line in lines))
 
 
 def sample_world_roots(world: SampleWorld) -> RealPaths:

@@ -26,7 +26,7 @@ from data.yolo import export_yolo, write_data_yaml
 from detection import train_detector
 from detection.config import PRETRAIN_CHECKPOINT, DetectorConfig
 from detection.model_source import check_detector_model
-from pipeline.common import INGEST, PRETRAIN_RUN, PRETRAIN_SET, run_stage
+from pipeline.common import INGEST, PRETRAIN_HASHES, PRETRAIN_RUN, PRETRAIN_SET, run_stage
 from pipeline.params import Params, load_params
 
 PRETRAIN_OUT = Path(PRETRAIN_CHECKPOINT).parent
@@ -74,7 +74,7 @@ def export_pretrain_set(params: Params) -> Path:
     frames = read_manifest(INGEST / PRETRAIN_SET)
     names = params.classes.names
     key = {"manifest": [hashlib.sha256((INGEST / PRETRAIN_SET / f).read_bytes()).hexdigest()
-                        for f in ("images.parquet", "objects.parquet")],
+                        for f in ("images.parquet", "objects.parquet", PRETRAIN_HASHES)],
            "names": names, "val_fraction": params.dataset.val_fraction,
            "seed": params.pretrain.seed}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]

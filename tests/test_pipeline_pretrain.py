@@ -79,5 +79,15 @@ def test_one_pretrained_checkpoint_for_every_seed_and_length(tmp_path, monkeypat
     # another training seed or length: the detector re-trains, the pretraining does not
     set_params(root, **{"seed": 1, "detector.epochs": 3})
     assert not stale(root, "pretrain_detector")
+    # the oracle's world (more BDD100K train frames): ingest re-runs, the pretraining does not;
+    # it depends on its frames' hashes, which cover every file it reads
+    set_params(root, **{"data.sample.bdd_train_frames_per_weather": 5})
+    run(root, "dvc", "repro", "ingest")
+    assert not stale(root, "pretrain_detector")
+    frames = root / "outputs/ingest/sample_world/pretrain"
+    files = sorted(f for f in frames.rglob("*") if f.is_file())
+    assert (root / "outputs/ingest/pretrain/frames.sha256").read_text().splitlines() == [
+        f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(frames).as_posix()}"
+        for f in files] and len(files) >= 16  # 8 images and their label files
     set_params(root, **{"pretrain.seed": 1})
     assert stale(root, "pretrain_detector")
