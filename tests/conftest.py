@@ -9,10 +9,10 @@ from tiny_repo import make_repo
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-# The files that take longest, longest first (measured alone, 2 busy cores: 611, 524, 350, 90,
-# 38, 30 s). `make test` hands whole files to two xdist workers in collection order (Makefile:
-# PYTEST), so these start first and the short files fill in around them; a long file left for
-# the end would run alone on one core.
+# The files that take longest, longest first (their slowest tests, measured alone on 2 busy
+# cores at 29c656d: 442, 538, 248, 61, 40, 26 s). `make test` hands whole files to two xdist
+# workers in collection order (Makefile: PYTEST), so these start first and the short files fill
+# in around them; a long file left for the end would run alone on one core.
 LONGEST_FIRST = ("test_pipeline_e2e.py", "test_pipeline_study.py", "test_pipeline_faults.py",
                  "test_detection.py", "test_pipeline_translator_train.py",
                  "test_translators_cyclegan.py")
