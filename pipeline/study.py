@@ -86,7 +86,7 @@ def collect(cells: list[Cell], arms: list[str], study: StudyParams, cfg, run: di
     known = _known_seconds(out_dir)
     seconds = run.pop("seconds")
     record: dict = {"grid": {"translators": study.translators, "seeds": study.seeds,
-                             "ideal": study.ideal, "oracle": study.oracle, "set": study.set,
+                             "ideal": IDEAL in arms, "oracle": ORACLE in arms, "set": study.set,
                              "oracle_set": study.oracle_set, "bootstrap": study.bootstrap,
                              "ci": study.ci},
                     "arms": arms, "run": run, "experiments": []}
@@ -162,9 +162,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, metavar="S",
                         help="run only these of study.seeds")
     parser.add_argument("--oracle", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the oracle arm in this slice (default: study.oracle)")
+                        help="run the oracle arm in this slice (default: study.oracle); "
+                             "--oracle also collects it")
     parser.add_argument("--ideal", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the ideal arm in this slice (default: study.ideal)")
+                        help="run the ideal arm in this slice (default: study.ideal); "
+                             "--ideal also collects it")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-collect", action="store_true",
                       help="run the slice and leave its experiments (push them to collect "
@@ -178,7 +180,7 @@ def main(argv: list[str]) -> None:
     check_study_arms(params)
     study = params.study
     raw = read_yaml_file(Path("params.yaml"))  # as load_params read it: `lr: 1e-4` is a number
-    everything = grid(study, raw)
+    everything = collected_cells(study, raw, args.oracle, args.ideal)
     arms = list(dict.fromkeys(cell.arm for cell in everything))
     run: dict = {"wall_seconds": None, "experiments_run": 0, "reused": 0, "removed": [],
                  "seconds": {}}
@@ -207,6 +209,15 @@ def main(argv: list[str]) -> None:
     record = collect(everything, arms, study, cfg, run, args.out)
     states = Counter(exp["state"] for exp in record["experiments"])
     print(f"study: wrote {args.out}/report.md ({', '.join(f'{n} {s}' for s, n in states.items())})")
+
+
+def collected_cells(study: StudyParams, raw: dict, oracle: bool | None,
+                    ideal: bool | None) -> list[Cell]:
+    """What the study collects: the grid of params.yaml, and the oracle or ideal arm where this
+    command was told to run it (`--oracle` with `study.oracle: false`: its runs are reported, not
+    left out). `--no-oracle` only keeps a slice from running it; the grid still has it."""
+    return grid(study, raw, oracle=study.oracle or bool(oracle),
+                ideal=study.ideal or bool(ideal))
 
 
 def _main(argv: list[str]) -> None:

@@ -28,7 +28,7 @@ from evaluation.bootstrap import bootstrap_buckets
 from evaluation.study import RunLabel, as_json, summarize
 from pipeline import study_grid
 from pipeline.params import ParamError, StudyParams, load_params, without_study
-from pipeline.study import one_world
+from pipeline.study import collected_cells, one_world
 from pipeline.study_grid import (
     REMOVED,
     Entry,
@@ -116,6 +116,21 @@ def test_grid_names_and_overrides_are_what_dvc_applies(tmp_path):
     assert cells[3].params["seed"] == 3 and cells[3].params["detector"]["patience"] == 7
     # a slice is a subset of the same cells
     assert [c.name for c in grid(study, raw, ["fda"], [3], False, False)] == [cells[3].name]
+
+
+def test_an_arm_run_by_flag_is_collected_too():
+    """`--oracle` with study.oracle false ran the oracle: collecting leaves it out no more
+    (seen: three finished oracle runs missing from a `--collect-only --oracle` report)."""
+    study = StudyParams(translators=["none", "fda"], seeds=[0], oracle=False, ideal=False)
+
+    def arms(oracle, ideal, params=study):
+        return [cell.arm for cell in collected_cells(params, raw_params(), oracle, ideal)]
+
+    assert arms(None, None) == ["none", "fda"]
+    assert arms(True, None) == ["none", "fda", "oracle"]
+    assert arms(None, True) == ["none", "fda", "ideal"]
+    both = StudyParams(translators=["none", "fda"], seeds=[0], oracle=True, ideal=True)
+    assert arms(False, False, both) == ["none", "fda", "ideal", "oracle"]  # a slice's --no-oracle
 
 
 def test_a_rerun_reuses_what_finished_and_replaces_what_did_not():
