@@ -1,4 +1,5 @@
 """Atomic writes: a reader (or a later stage after a kill) never sees half a file or directory.
+Also the one file hash (`file_sha256`) the stages record and compare.
 
 Everything is written to a temp name in the destination's own directory (so the final rename is
 atomic on one filesystem), and the temp is removed if writing fails. A SIGKILL gives no chance to
@@ -9,6 +10,7 @@ writer per destination at a time is assumed (DVC runs one stage per output at a 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -49,6 +51,15 @@ def atomic_write_json(path: Path, obj: Any, *, indent: int | None = 2,
     DVC and most JSON readers reject it."""
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=False)
     atomic_write_text(path, text + "\n")
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB blocks (checkpoints are large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:

@@ -12,7 +12,6 @@ The largest stride is read from the model itself (a P6 model such as yolov5n6.ya
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,14 +89,6 @@ def note_reheading(source: ModelSource, names: list[str]) -> None:
         log.warning("fine-tuning %s: its %d classes (%s) are replaced by a new head for the "
                     "dataset's %d (%s); the other layers keep their weights", source.name,
                     len(source.names), shown, len(names), ", ".join(names))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _inspect_checkpoint(model: str) -> ModelSource:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import MissingInputError
-from common.files import atomic_torch_save, atomic_write_json
+from common.files import atomic_torch_save, atomic_write_json, file_sha256
 from common.runtime import cuda_gpu_count
 from detection.callbacks import (
     LAST_GOOD,
@@ -41,7 +41,7 @@ from detection.callbacks import (
 from detection.config import DetectorConfig
 from detection.devices import amp_mode, check_ddp_ready, ultralytics_device
 from detection.env import configure_ultralytics
-from detection.model_source import check_imgsz, file_sha256, inspect_model, note_reheading
+from detection.model_source import check_imgsz, inspect_model, note_reheading
 
 log = logging.getLogger(__name__)
 

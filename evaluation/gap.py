@@ -15,7 +15,6 @@ grey padding would otherwise be part of every feature.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from common.errors import MissingInputError
-from common.files import atomic_torch_save
+from common.files import atomic_torch_save, file_sha256
 from common.runtime import resolve_device
 from evaluation.config import STRIDE, GapConfig
 from evaluation.errors import EvalInputError
@@ -152,14 +151,6 @@ class Extractor:
     channels: int = 0
     meta: dict = field(default_factory=dict)
     trained: bool = True  # False: built from an architecture yaml, its layers freshly initialised
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # The one fixed reference extractor (the gap stage's default, the translators' target score):

@@ -8,14 +8,13 @@ their files' hashes (stage pretrain_detector's only data dependency).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from common.files import atomic_dir, atomic_write_text
+from common.files import atomic_dir, atomic_write_text, file_sha256
 from data import IngestResult, write_manifest
 from data.bdd100k import read_bdd100k
 from data.kitti import read_kitti_detection, read_kitti_tracking
@@ -54,7 +53,7 @@ def main(argv: list[str]) -> None:
 def write_tree_sha256(root: Path, out: Path) -> None:
     """`sha256sum`'s lines for every file under root (paths relative to it, sorted): a file that
     changes when any of them does, so a stage can depend on it instead of on the tree."""
-    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(root).as_posix()}"
+    lines = [f"{file_sha256(f)}  {f.relative_to(root).as_posix()}"
              for f in sorted(Path(root).rglob("*")) if f.is_file()]
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "".join(line + "\n" for line in lines))

@@ -19,7 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
-from common.files import atomic_dir
+from common.files import atomic_dir, file_sha256
 from data import read_manifest
 from data.mix import split_holdout
 from data.yolo import export_yolo, write_data_yaml
@@ -73,7 +73,7 @@ def export_pretrain_set(params: Params) -> Path:
     dataset would look like a new one to detection.train)."""
     frames = read_manifest(INGEST / PRETRAIN_SET)
     names = params.classes.names
-    key = {"manifest": [hashlib.sha256((INGEST / PRETRAIN_SET / f).read_bytes()).hexdigest()
+    key = {"manifest": [file_sha256(INGEST / PRETRAIN_SET / f)
                         for f in ("images.parquet", "objects.parquet", PRETRAIN_HASHES)],
            "names": names, "val_fraction": params.dataset.val_fraction,
            "seed": params.pretrain.seed}

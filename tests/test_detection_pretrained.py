@@ -80,7 +80,7 @@ def test_the_checkpoint_bytes_are_part_of_the_run_record(scratch, tmp_path):
     """Same path, other bytes: a fresh run, not the finished one returned as is."""
     import json
 
-    from detection.model_source import file_sha256
+    from common.files import file_sha256
 
     root, source = scratch
     record = json.loads((root / "tuned" / "sim2real_run.json").read_text())
