@@ -31,6 +31,8 @@ class DetectorConfig:
     patience: int = 100  # early stop after this many epochs without val fitness improvement
     optimizer: Literal["auto", "SGD", "AdamW", "Adam"] = "auto"  # auto: AdamW for short runs
     lr0: float = 0.01  # ignored by optimizer=auto, which picks its own
+    freeze: int = 0  # the first N layers keep their starting weights (ultralytics: None, the
+    # same); 10 = YOLOv5's backbone, when fine-tuning: only the neck and head learn
     mosaic: float = 1.0
     close_mosaic: int = 10  # last N epochs without mosaic
     rect: bool = False  # rectangular train batches: 320x97 frames train at 320x128, not
@@ -49,7 +51,7 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "imgsz", "batch", "nbs", "max_det"):
             check_int(name, getattr(self, name), minimum=1)
-        for name in ("workers", "patience", "close_mosaic"):
+        for name in ("workers", "patience", "close_mosaic", "freeze"):
             check_int(name, getattr(self, name), minimum=0)
         # imgsz vs the model's largest stride (32, or 64 for P6) needs the model itself: checked
         # when params load (pipeline.params.check_detector_model) and when training starts

@@ -36,6 +36,7 @@ class ModelSource:
     checkpoint: Path | None  # the .pt file when fine-tuning; None for an architecture yaml
     stride: int  # the model's largest stride: imgsz must be a multiple of it
     names: tuple[str, ...]  # the checkpoint's class names (empty for a yaml)
+    layers: int  # modules in the model's list, the head last: what `detector.freeze` counts
 
     @property
     def is_checkpoint(self) -> bool:
@@ -55,14 +56,16 @@ def inspect_model(model: str) -> ModelSource:
     return _inspect_yaml(model)
 
 
-def check_detector_model(model: str, imgsz: int, pretrain_model: str | None = None) -> None:
+def check_detector_model(model: str, imgsz: int, pretrain_model: str | None = None, *,
+                         freeze: int = 0) -> None:
     """`detector.model` against what it names: a checkpoint must be on disk under pretrained/ (the
     folder dvc.yaml tracks for train_detector, so a changed checkpoint re-trains) or be stage
-    pretrain_detector's, and readable, a yaml buildable, and `imgsz` a multiple of the model's
-    largest stride, read from the model. The stages that train or predict with the model run
-    this first; the others never import ultralytics (pipeline/params.py loads params without
-    it). Before pretrain_detector has run (the study, checking ahead of its experiments), its
-    checkpoint is checked through `pretrain_model`, the architecture it will be trained from."""
+    pretrain_detector's, and readable, a yaml buildable, `imgsz` a multiple of the model's
+    largest stride and `freeze` short of its head, both read from the model. The stages that
+    train or predict with the model run this first; the others never import ultralytics
+    (pipeline/params.py loads params without it). Before pretrain_detector has run (the study,
+    checking ahead of its experiments), its checkpoint is checked through `pretrain_model`, the
+    architecture it will be trained from."""
     if is_checkpoint_name(model) and not any(Path(model).resolve().is_relative_to(d.resolve())
                                              for d in CHECKPOINT_DIRS):
         raise ParamError(f"detector.model: {model} is outside {PRETRAINED_DIR}/, the folder "
@@ -71,7 +74,9 @@ def check_detector_model(model: str, imgsz: int, pretrain_model: str | None = No
     if Path(model) == Path(PRETRAIN_CHECKPOINT) and not Path(model).exists() and pretrain_model:
         model = pretrain_model
     configure_ultralytics()  # before inspect_model imports ultralytics (detection/env.py)
-    check_imgsz(imgsz, inspect_model(model))
+    source = inspect_model(model)
+    check_imgsz(imgsz, source)
+    check_freeze(freeze, source)
 
 
 def check_imgsz(imgsz: int, source: ModelSource) -> None:
@@ -79,6 +84,14 @@ def check_imgsz(imgsz: int, source: ModelSource) -> None:
     if imgsz % source.stride:
         raise UserError(f"detector.imgsz: must be a multiple of {source.stride} (the largest "
                         f"stride of {source.name}), got {imgsz}")
+
+
+def check_freeze(freeze: int, source: ModelSource) -> None:
+    """`freeze` must leave the head to train (ultralytics would freeze every layer and go on)."""
+    if freeze >= source.layers:
+        raise ParamError(f"detector.freeze: {freeze} would freeze all {source.layers} layers of "
+                         f"{source.name}, the head too; at most {source.layers - 1} (YOLOv5's "
+                         "backbone is the first 10)")
 
 
 def note_reheading(source: ModelSource, names: list[str]) -> None:
@@ -117,7 +130,8 @@ def _inspect_checkpoint(model: str) -> ModelSource:
         raise UserError(f"detector.model: {model} is not a YOLO detection checkpoint "
                         f"(holds {found}, expected an ultralytics DetectionModel)")
     names = net.names.values() if isinstance(net.names, dict) else net.names
-    return ModelSource(model, path, int(net.stride.max()), tuple(str(n) for n in names))
+    return ModelSource(model, path, int(net.stride.max()), tuple(str(n) for n in names),
+                       len(net.model))
 
 
 def _inspect_yaml(model: str) -> ModelSource:
@@ -133,4 +147,4 @@ def _inspect_yaml(model: str) -> ModelSource:
     except Exception as error:
         raise UserError(f"detector.model: cannot build {model} "
                         f"({type(error).__name__}: {error})") from None
-    return ModelSource(model, None, int(net.stride.max()), ())
+    return ModelSource(model, None, int(net.stride.max()), (), len(net.model))

@@ -187,7 +187,7 @@ def main(argv: list[str]) -> None:
     if not args.collect_only:
         planned = with_study_set(raw, study.set)  # checked before hours of queued experiments
         check_detector_model(planned.detector.model, planned.detector.imgsz,
-                             planned.pretrain.model)
+                             planned.pretrain.model, freeze=planned.detector.freeze)
         cells = grid(study, raw, _subset(args.translators, study.translators, "study.translators"),
                      _subset(args.seeds, study.seeds, "study.seeds"), args.oracle, args.ideal)
         todo = plan(cells, experiments())

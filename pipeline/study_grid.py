@@ -269,68 +269,105 @@ def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
     if not tasks:
         return {}, []
     dvc("queue", "start")
-    start = last = time.monotonic()
-    seconds: dict[str, float] = {}
-    removed: list[str] = []
-    started: dict[str, float] = {}  # when a run was first seen running
-    # unlisted on one poll only: a task a worker is just taking can be missing from `dvc queue
-    # status` for a moment (seen with two workers: a running task reported as removed)
-    unlisted_once: set[str] = set()
-    failed = 0
-    idle_since = None
-    restarted = False
-    failed_polls = 0
-    while len(seconds) + len(removed) < len(tasks):
-        time.sleep(min(POLL_S[1], max(POLL_S[0], (time.monotonic() - last) / 10)))
-        waiting = {t: n for t, n in tasks.items() if n not in seconds and n not in removed}
+    watch = QueueWatch(cells, tasks)
+    while not watch.done():
+        time.sleep(min(POLL_S[1], max(POLL_S[0], (time.monotonic() - watch.last) / 10)))
+        read = watch.read_queue()
+        if read is None:
+            continue
+        watch.update(*read)
+        if not watch.keep_a_worker(*read):
+            break
+    print(f"study: the queue took {clock(time.monotonic() - watch.start)}", flush=True)
+    return watch.seconds, watch.removed
+
+
+class QueueWatch:
+    """What run_queue knows between two polls of `dvc queue status`: each waited-for task's run
+    time once it ended, the tasks removed unrun, and the queue worker's health."""
+
+    def __init__(self, cells: list[Cell], tasks: dict[str, str]) -> None:
+        self.cells, self.tasks = cells, tasks  # tasks: {task (7 hex): cell name}
+        self.start = self.last = time.monotonic()  # last: when the latest run ended
+        self.seconds: dict[str, float] = {}
+        self.removed: list[str] = []
+        self.started: dict[str, float] = {}  # when a run was first seen running
+        # unlisted on one poll only: a task a worker is just taking can be missing from `dvc
+        # queue status` for a moment (seen with two workers: a running task reported removed)
+        self.unlisted_once: set[str] = set()
+        self.failed = 0
+        self.failed_polls = 0
+        self.idle_since: float | None = None
+        self.restarted = False
+
+    def done(self) -> bool:
+        return len(self.seconds) + len(self.removed) == len(self.tasks)
+
+    def waiting(self) -> dict[str, str]:
+        return {t: n for t, n in self.tasks.items()
+                if n not in self.seconds and n not in self.removed}
+
+    def read_queue(self) -> tuple[dict[str, str], int, set[str]] | None:
+        """The queue's task states, its worker count and the succeeded cells (asked of `dvc exp
+        show` only when a waited-for task is unlisted); None when DVC could not be read, which
+        is said and retried at the next poll until POLL_FAILURES in a row."""
         try:
             states, workers = queue_status()
-            succeeded = (succeeded_names(cells) if any(t not in states for t in waiting)
-                         else set())
+            unlisted = any(t not in states for t in self.waiting())
+            succeeded = succeeded_names(self.cells) if unlisted else set()
         except StudyError as err:
-            failed_polls += 1
-            if failed_polls == POLL_FAILURES:
+            self.failed_polls += 1
+            if self.failed_polls == POLL_FAILURES:
                 raise StudyError(f"{err}\n(the queue could not be read {POLL_FAILURES} times "
                                  "in a row; its workers run on: `dvc queue status`, then "
                                  "`python -m pipeline.study --collect-only`)") from err
             print(f"study: reading the queue failed ({str(err).splitlines()[0]}); trying again "
                   "at the next poll", flush=True)
-            continue
-        failed_polls = 0
-        now, before = time.monotonic(), last
-        for task, name in waiting.items():
+            return None
+        self.failed_polls = 0
+        return states, workers, succeeded
+
+    def update(self, states: dict[str, str], workers: int, succeeded: set[str]) -> None:
+        """Record what ended since the last poll, printing k/N done and an ETA."""
+        now, before = time.monotonic(), self.last
+        for task, name in self.waiting().items():
             state = task_state(states.get(task), name in succeeded)
-            if state == REMOVED and name not in unlisted_once:
-                unlisted_once.add(name)  # removed only if still unlisted on the next poll
+            if state == REMOVED and name not in self.unlisted_once:
+                self.unlisted_once.add(name)  # removed only if still unlisted on the next poll
                 continue
-            unlisted_once.discard(name)
+            self.unlisted_once.discard(name)
             if state == "Running":
-                started.setdefault(name, now)
+                self.started.setdefault(name, now)
             elif state == REMOVED:
-                removed.append(name)
+                self.removed.append(name)
                 print(f"study: {name} was removed from the queue: not run", flush=True)
             elif state in ("Success", "Failed"):
-                seconds[name] = now - started.get(name, before)
-                last = now
-                failed += state == "Failed"
-                left = len(tasks) - len(seconds) - len(removed)
-                mean = sum(seconds.values()) / len(seconds)
+                self.seconds[name] = now - self.started.get(name, before)
+                self.last = now
+                self.failed += state == "Failed"
+                left = len(self.tasks) - len(self.seconds) - len(self.removed)
+                mean = sum(self.seconds.values()) / len(self.seconds)
                 eta = f", ETA {clock(max(0.0, mean * left))}" if left else ""
-                print(f"study: {len(seconds)}/{len(tasks)} done ({failed} failed): {name} "
-                      f"{state.lower()} after {clock(seconds[name])}{eta}", flush=True)
-        if worker_up(states, workers) or len(seconds) + len(removed) == len(tasks):
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        elif now - idle_since > NO_WORKER_S:
-            if restarted:
+                print(f"study: {len(self.seconds)}/{len(self.tasks)} done ({self.failed} "
+                      f"failed): {name} {state.lower()} after {clock(self.seconds[name])}{eta}",
+                      flush=True)
+
+    def keep_a_worker(self, states: dict[str, str], workers: int, succeeded: set[str]) -> bool:
+        """Start a worker once if none has run for NO_WORKER_S while cells wait; False (stop
+        waiting, collect what finished) when that happens a second time."""
+        now = time.monotonic()
+        if worker_up(states, workers) or self.done():
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
+        elif now - self.idle_since > NO_WORKER_S:
+            if self.restarted:
                 print("study: no queue worker is running and experiments still wait; see "
                       "`dvc queue status`; collecting what finished", flush=True)
-                break
+                return False
             dvc("queue", "start")
-            restarted, idle_since = True, None
-    print(f"study: the queue took {clock(time.monotonic() - start)}", flush=True)
-    return seconds, removed
+            self.restarted, self.idle_since = True, None
+        return True
 
 
 def log_tail(entry: Entry) -> str:

@@ -20,7 +20,8 @@ from pipeline.params import load_params
 
 def main(argv: list[str]) -> None:
     params = load_params()
-    check_detector_model(params.detector.model, params.detector.imgsz)
+    check_detector_model(params.detector.model, params.detector.imgsz,
+                         freeze=params.detector.freeze)
     live_dir = DETECTOR_RUN / "dvclive"
     best = train_detector(DATASET / "data.yaml", DETECTOR_RUN, params.detector, live_dir,
                           seed=params.seed)

@@ -23,7 +23,7 @@ from common.config import ParamError, build
 from common.errors import MissingInputError, UserError
 from detection import DetectorConfig, configure_ultralytics, train_detector
 from detection.devices import ultralytics_device
-from detection.model_source import check_detector_model, check_imgsz, inspect_model
+from detection.model_source import check_detector_model, check_freeze, check_imgsz, inspect_model
 from detection.train import _train_args
 from pipeline.params import load_params
 from tests.test_detection import QUICK, draw_dataset
@@ -142,6 +142,41 @@ def test_checkpoint_stride_and_names_are_read_from_it(scratch):
     found = inspect_model(str(source))
     assert (found.stride, found.names, found.is_checkpoint) == (32, ("car", "truck"), True)
 
+
+
+def test_a_frozen_backbone_keeps_the_checkpoints_weights_and_the_neck_learns(scratch):
+    """detector.freeze: 10 fine-tunes YOLOv5's neck and head only: every weight of layers 0-9
+    is the source checkpoint's after training, while later layers moved."""
+    from ultralytics.nn.tasks import torch_safe_load
+
+    root, source = scratch
+    cfg = DetectorConfig(model=str(source), epochs=1, freeze=10, **QUICK)
+    best = train_detector(root / "data" / "data.yaml", root / "frozen", cfg,
+                          root / "frozen" / "live")
+
+    def weights(path: Path) -> dict[str, torch.Tensor]:
+        ckpt, _ = torch_safe_load(str(path))
+        net = ckpt["ema"] or ckpt["model"]
+        return {k: v.float() for k, v in net.state_dict().items() if k.endswith(".weight")}
+
+    before, after = weights(source), weights(best)
+    frozen = [k for k in before if int(k.split(".")[1]) < 10]
+    learned = [k for k in before if 10 <= int(k.split(".")[1]) < 24]
+    assert frozen and learned
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in learned)
+    assert inspect_model(str(best)).layers == 25  # YOLOv5n: 10 backbone, 14 neck, the head
+
+
+def test_freezing_the_head_too_is_refused_before_training(scratch):
+    _, source = scratch
+    check_freeze(24, inspect_model(str(source)))  # all but the head: allowed
+    with pytest.raises(ParamError) as caught:
+        check_freeze(25, inspect_model(str(source)))
+    assert str(caught.value) == (f"detector.freeze: 25 would freeze all 25 layers of {source}, "
+                                 "the head too; at most 24 (YOLOv5's backbone is the first 10)")
+    with pytest.raises(ParamError, match="freeze: must be a whole number >= 0, got -1"):
+        DetectorConfig(freeze=-1)
 
 # --- P6 and imgsz ---------------------------------------------------------------------------
 

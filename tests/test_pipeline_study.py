@@ -219,6 +219,32 @@ def test_a_failed_read_of_the_queue_is_retried_and_said(monkeypatch, capsys):
         study_grid.run_queue([cell])
 
 
+
+def test_the_watch_waits_a_poll_before_calling_a_task_removed_and_restarts_a_worker_once(
+        monkeypatch, capsys):
+    """A task missing from one `dvc queue status` (a worker taking it) is not yet removed; a
+    queue with no worker for NO_WORKER_S gets one `dvc queue start`, and the second time the
+    wait ends (collecting what finished)."""
+    cell = grid(StudyParams(translators=["none", "fda"], seeds=[0], oracle=False, ideal=False),
+                raw_params(), ["fda"])[0]
+    starts = []
+    monkeypatch.setattr(study_grid, "dvc", lambda *args, **kwargs: starts.append(args))
+    monkeypatch.setattr(study_grid, "NO_WORKER_S", 0.0)
+    watch = study_grid.QueueWatch([cell], {"abcdef0": cell.name})
+    watch.update({}, 0, set())  # unlisted once: a worker may be taking it
+    assert watch.removed == [] and not watch.done()
+    watch.update({"abcdef0": "Running"}, 1, set())
+    assert cell.name in watch.started and watch.removed == []
+    assert watch.keep_a_worker({}, 0, set())  # no worker: idle from now
+    assert watch.keep_a_worker({}, 0, set()) and starts == [("queue", "start")]
+    assert watch.keep_a_worker({}, 0, set())  # idle again from now
+    assert not watch.keep_a_worker({}, 0, set())  # ... and past it a second time: stop
+    assert starts == [("queue", "start")]
+    assert "no queue worker is running and experiments still wait" in capsys.readouterr().out
+    watch.update({}, 0, set())
+    watch.update({}, 0, set())  # unlisted on two polls, never succeeded: removed, not run
+    assert watch.removed == [cell.name] and watch.done()
+
 def test_runs_pair_only_within_one_world():
     cells = grid(StudyParams(translators=["none", "fda"], seeds=[0, 1], oracle=False, ideal=False),
                  raw_params())
