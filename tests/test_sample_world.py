@@ -208,11 +208,14 @@ def test_identical_bytes_on_a_second_run_and_atomic_replace(world, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no temp dirs left
 
 
-def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    def broken(*args):
-        raise RuntimeError("disk full")
+def disk_full(*args, **kwargs):
+    raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sample, "write_bdd", broken)
+
+@pytest.mark.parametrize("writer", ["write_bdd", "write_vkitti2"])
+def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch, writer):
+    """In either process: write_bdd runs in a spawned one beside the others."""
+    monkeypatch.setattr(sample, writer, disk_full)
     with pytest.raises(RuntimeError, match="disk full"):
         write_sample_world(tmp_path / "world", SMALL)
     assert list(tmp_path.iterdir()) == []

@@ -40,9 +40,11 @@ Modules, in dependency order:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from data.sample.camera import Camera
@@ -101,7 +103,8 @@ __all__ = [
 ]
 
 
-# write_sample_world looks the writers up in this module, so a test can replace one here.
+# write_sample_world looks the writers up in this module, so a test can replace one here (with a
+# module-level function: write_bdd runs in a spawned process, which imports it by name).
 def write_sample_world(root: Path, cfg: SampleConfig) -> SampleWorld:
     """Write the whole sample world of `cfg` (its counts, width and own seed) under `root`,
     replacing it atomically, and say where it is."""
@@ -109,12 +112,18 @@ def write_sample_world(root: Path, cfg: SampleConfig) -> SampleWorld:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        write_kitti(tmp / "kitti", cfg)
-        (tmp / "vkitti2").mkdir()
-        write_vkitti2(tmp / "vkitti2", cfg, ideal_root=tmp / "ideal")
-        write_bdd(tmp / "bdd100k", cfg)
-        if cfg.pretrain_frames:
-            write_kitti(tmp / "pretrain", cfg, cfg.pretrain_frames, STREAM_PRETRAIN)
+        # BDD100K, the longest part, in a second process while this one writes the rest: every
+        # frame draws from its own seeded Generator, so the bytes do not depend on who writes
+        # them. spawn, not fork: a forked child can inherit a lock held by a thread of a library
+        # the parent used (OpenCV's, OpenMP's) and hang.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as beside:
+            bdd = beside.submit(write_bdd, tmp / "bdd100k", cfg)
+            write_kitti(tmp / "kitti", cfg)
+            (tmp / "vkitti2").mkdir()
+            write_vkitti2(tmp / "vkitti2", cfg, ideal_root=tmp / "ideal")
+            if cfg.pretrain_frames:
+                write_kitti(tmp / "pretrain", cfg, cfg.pretrain_frames, STREAM_PRETRAIN)
+            bdd.result()
         _replace_dir(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -423,7 +423,8 @@ def write_bdd(root: Path, cfg: SampleConfig) -> None:
         records = []
         frames = bdd_records(split, per_weather, cfg.width, cfg.seed)
         for record, frame, cam, rng in tqdm(frames, desc=f"sample bdd {split}", unit="img",
-                                            total=per_weather * len(BDD_WEATHERS), leave=False):
+                                            total=per_weather * len(BDD_WEATHERS), leave=False,
+                                            position=1):  # beside the other writers' bars
             weather, timeofday = record["attributes"]["weather"], record["attributes"]["timeofday"]
             pal = real_palette(weather, timeofday, rng, us=True)
             img, _ = render_real(bdd_scenery(rng, frame), cam, pal, weather, timeofday, rng)
