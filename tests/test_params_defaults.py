@@ -28,6 +28,7 @@ DELIBERATE_OVERRIDES = {
     "detector.imgsz": DEMO_DETECTOR,
     "detector.nbs": "one optimiser step per batch: the tiny sample set learns faster",
     "detector.rect": "320x97 frames train at 320x128, not 320x320: ~1.5x faster CPU epochs",
+    "detector.freeze": "fine-tune the pretrained start's neck and head only: the study's power",
     **{f"translators.cyclegan.{key}": DEMO_CYCLEGAN for key in (
         "ngf", "ndf", "n_blocks", "preprocess", "crop_size", "batch_size", "n_epochs",
         "n_epochs_decay", "lr", "num_workers", "sample_every", "score_every", "score_frames")},
