@@ -15,7 +15,6 @@ total / max(BDD, the rest).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import tempfile
 import time
@@ -32,18 +31,11 @@ from data.sample import (  # noqa: E402
     write_vkitti2,
 )
 from data.sample.config import STREAM_PRETRAIN  # noqa: E402
+from pipeline.ingest import write_tree_sha256  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 
 COUNTS = ("kitti_frames", "vkitti2_scenes", "bdd_train_frames_per_weather",
           "bdd_val_frames_per_weather", "pretrain_frames")
-
-
-def tree_sha256(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def serial(root: Path, cfg: SampleConfig) -> None:
@@ -68,7 +60,11 @@ def main() -> None:
         start = time.perf_counter()
         write_sample_world(Path(tmp) / "ours", cfg)
         ours = time.perf_counter() - start
-        same = tree_sha256(Path(tmp) / "reference") == tree_sha256(Path(tmp) / "ours")
+        listings = []  # every file's relative path and sha256, as ingest records them
+        for tree in ("reference", "ours"):
+            write_tree_sha256(Path(tmp) / tree, Path(tmp) / f"{tree}.sha256")
+            listings.append((Path(tmp) / f"{tree}.sha256").read_text())
+        same = listings[0] == listings[1]
     print(f"sample_world_speed: reference={reference:.1f} ours={ours:.1f} "
           f"speedup={reference / ours:.2f} same_bytes={same}")
 

@@ -275,8 +275,9 @@ def run_queue(cells: list[Cell]) -> tuple[dict[str, float], list[str]]:
         read = watch.read_queue()
         if read is None:
             continue
-        watch.update(*read)
-        if not watch.keep_a_worker(*read):
+        states, workers, succeeded = read
+        watch.update(states, succeeded)
+        if not watch.keep_a_worker(states, workers):
             break
     print(f"study: the queue took {clock(time.monotonic() - watch.start)}", flush=True)
     return watch.seconds, watch.removed
@@ -327,7 +328,7 @@ class QueueWatch:
         self.failed_polls = 0
         return states, workers, succeeded
 
-    def update(self, states: dict[str, str], workers: int, succeeded: set[str]) -> None:
+    def update(self, states: dict[str, str], succeeded: set[str]) -> None:
         """Record what ended since the last poll, printing k/N done and an ETA."""
         now, before = time.monotonic(), self.last
         for task, name in self.waiting().items():
@@ -352,7 +353,7 @@ class QueueWatch:
                       f"failed): {name} {state.lower()} after {clock(self.seconds[name])}{eta}",
                       flush=True)
 
-    def keep_a_worker(self, states: dict[str, str], workers: int, succeeded: set[str]) -> bool:
+    def keep_a_worker(self, states: dict[str, str], workers: int) -> bool:
         """Start a worker once if none has run for NO_WORKER_S while cells wait; False (stop
         waiting, collect what finished) when that happens a second time."""
         now = time.monotonic()

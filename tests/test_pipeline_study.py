@@ -231,18 +231,18 @@ def test_the_watch_waits_a_poll_before_calling_a_task_removed_and_restarts_a_wor
     monkeypatch.setattr(study_grid, "dvc", lambda *args, **kwargs: starts.append(args))
     monkeypatch.setattr(study_grid, "NO_WORKER_S", 0.0)
     watch = study_grid.QueueWatch([cell], {"abcdef0": cell.name})
-    watch.update({}, 0, set())  # unlisted once: a worker may be taking it
+    watch.update({}, set())  # unlisted once: a worker may be taking it
     assert watch.removed == [] and not watch.done()
-    watch.update({"abcdef0": "Running"}, 1, set())
+    watch.update({"abcdef0": "Running"}, set())
     assert cell.name in watch.started and watch.removed == []
-    assert watch.keep_a_worker({}, 0, set())  # no worker: idle from now
-    assert watch.keep_a_worker({}, 0, set()) and starts == [("queue", "start")]
-    assert watch.keep_a_worker({}, 0, set())  # idle again from now
-    assert not watch.keep_a_worker({}, 0, set())  # ... and past it a second time: stop
+    assert watch.keep_a_worker({}, 0)  # no worker: idle from now
+    assert watch.keep_a_worker({}, 0) and starts == [("queue", "start")]
+    assert watch.keep_a_worker({}, 0)  # idle again from now
+    assert not watch.keep_a_worker({}, 0)  # ... and past it a second time: stop
     assert starts == [("queue", "start")]
     assert "no queue worker is running and experiments still wait" in capsys.readouterr().out
-    watch.update({}, 0, set())
-    watch.update({}, 0, set())  # unlisted on two polls, never succeeded: removed, not run
+    watch.update({}, set())
+    watch.update({}, set())  # unlisted on two polls, never succeeded: removed, not run
     assert watch.removed == [cell.name] and watch.done()
 
 def test_runs_pair_only_within_one_world():
